@@ -1,0 +1,28 @@
+import { type CliCommand, parseCommandArgs, UsageError } from '../cli.js';
+import { createLogger } from '../logger.js';
+import { startApp } from '../main.js';
+
+export const startCommand: CliCommand = {
+  name: 'start',
+  summary: 'run the configured adapters (the local web playground by default)',
+  usage: 'Usage: glimpse start\n\nStarts every adapter whose credentials are configured; see README.md.',
+  async run({ args, io }) {
+    const { positionals } = parseCommandArgs(args, {});
+    if (positionals.length > 0) throw new UsageError(`unexpected argument '${positionals[0]}'`);
+    const config = io.loadConfig();
+    const logger = createLogger(config.log);
+    const app = await startApp(config, logger);
+    await new Promise<void>((resolve) => {
+      const onSignal = (signal: NodeJS.Signals) => {
+        logger.info({ signal }, 'shutting down');
+        process.off('SIGINT', onSignal);
+        process.off('SIGTERM', onSignal);
+        resolve();
+      };
+      process.on('SIGINT', onSignal);
+      process.on('SIGTERM', onSignal);
+    });
+    await app.stop();
+    return 0;
+  },
+};

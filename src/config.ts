@@ -1,0 +1,291 @@
+import { readFileSync } from 'node:fs';
+import { parse as parseDotenv } from 'dotenv';
+import { z } from 'zod';
+import { GlimpseError } from './errors.js';
+
+/**
+ * Configuration is read here and only here: environment variables, plus an optional `.env`
+ * file (real environment variables win). Every problem is reported at once.
+ */
+
+const boolString = z
+  .enum(['true', 'false', '1', '0', 'yes', 'no', 'on', 'off'], { message: 'expected true or false' })
+  .transform((value) => ['true', '1', 'yes', 'on'].includes(value));
+
+const intString = (min: number, max: number) =>
+  z
+    .string()
+    .regex(/^\d+$/, { message: 'expected a whole number' })
+    .transform(Number)
+    .pipe(
+      z
+        .number()
+        .int()
+        .min(min, { message: `expected at least ${min}` })
+        .max(max, { message: `expected at most ${max}` }),
+    );
+
+const floatString = (min: number, max: number) =>
+  z
+    .string()
+    .regex(/^-?\d+(\.\d+)?$/, { message: 'expected a number' })
+    .transform(Number)
+    .pipe(
+      z
+        .number()
+        .min(min, { message: `expected at least ${min}` })
+        .max(max, { message: `expected at most ${max}` }),
+    );
+
+const durationUnits: Record<string, number> = { s: 1, m: 60, h: 3600, d: 86400 };
+/** `7d`, `12h`, `30m`, `45s` or a number of seconds → seconds */
+const durationString = z
+  .string()
+  .regex(/^\d+[smhd]?$/, { message: 'expected a duration such as 45s, 30m, 12h or 7d' })
+  .transform((value) => {
+    const unit = /[smhd]$/.test(value) ? value.slice(-1) : 's';
+    return Number.parseInt(value, 10) * (durationUnits[unit] ?? 1);
+  });
+
+const urlString = (protocols: string[]) =>
+  z.string().refine(
+    (value) => {
+      try {
+        return protocols.includes(new URL(value).protocol);
+      } catch {
+        return false;
+      }
+    },
+    { message: `expected a URL starting with ${protocols.map((p) => `${p}//`).join(' or ')}` },
+  );
+
+const nonEmpty = z.string().min(1, { message: 'must not be empty' });
+
+/** The environment variables Glimpse reads, with defaults and what each means (README's table). */
+export const envSchema = z.object({
+  GLIMPSE_LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
+  GLIMPSE_LOG_FORMAT: z.enum(['auto', 'json', 'pretty']).default('auto'),
+
+  GLIMPSE_MODEL_PROVIDER: z.enum(['onnx', 'remote']).default('onnx'),
+  GLIMPSE_MODEL_DIR: nonEmpty.default('models/tiny-shapes'),
+  GLIMPSE_PRECISION: z
+    .enum(['fp32', 'fp16', 'q4', 'q8', 'quantized', 'int8', 'uint8', 'bnb4', 'q4f16'])
+    .default('fp32'),
+  GLIMPSE_DEVICE: z.enum(['cpu', 'cuda']).default('cpu'),
+  GLIMPSE_THREADS: intString(0, 256).default(0),
+  GLIMPSE_IMAGE_MODE: z.enum(['crop', 'pad']).default('crop'),
+  GLIMPSE_REMOTE_URL: urlString(['http:', 'https:']).optional(),
+  GLIMPSE_REMOTE_API_KEY: nonEmpty.optional(),
+  GLIMPSE_REMOTE_MODEL: nonEmpty.optional(),
+
+  GLIMPSE_SYSTEM_PROMPT: z.string().optional(),
+  GLIMPSE_MAX_NEW_TOKENS: intString(1, 8192).default(256),
+  GLIMPSE_TEMPERATURE: floatString(0, 5).default(0),
+  GLIMPSE_TOP_P: floatString(0, 1).default(1),
+  GLIMPSE_TOP_K: intString(0, 100000).default(0),
+  GLIMPSE_REPETITION_PENALTY: floatString(0.5, 5).default(1),
+  GLIMPSE_MAX_IMAGES: intString(1, 64).default(4),
+  GLIMPSE_MAX_IMAGE_BYTES: intString(1024, 100 * 1024 * 1024).default(10 * 1024 * 1024),
+  GLIMPSE_MAX_IMAGE_PIXELS: intString(1, 400_000_000).default(40_000_000),
+
+  GLIMPSE_STORE_PATH: nonEmpty.default('./data/glimpse.sqlite'),
+  REDIS_URL: urlString(['redis:', 'rediss:']).optional(),
+  GLIMPSE_HISTORY_TTL: durationString.default(7 * 86400),
+  GLIMPSE_CONCURRENCY: intString(1, 64).default(1),
+  GLIMPSE_QUEUE_MAX: intString(1, 10000).default(32),
+  GLIMPSE_RATE_LIMIT_PER_MINUTE: intString(0, 10000).default(6),
+
+  GLIMPSE_WEB_ENABLED: boolString.default(true),
+  GLIMPSE_WEB_HOST: nonEmpty.default('127.0.0.1'),
+  GLIMPSE_WEB_PORT: intString(0, 65535).default(8080),
+
+  DISCORD_TOKEN: nonEmpty.optional(),
+  DISCORD_APPLICATION_ID: z
+    .string()
+    .regex(/^\d+$/, { message: 'expected a numeric application id' })
+    .optional(),
+  SLACK_BOT_TOKEN: z
+    .string()
+    .startsWith('xoxb-', { message: 'expected a bot token starting with xoxb-' })
+    .optional(),
+  SLACK_SIGNING_SECRET: nonEmpty.optional(),
+  SLACK_APP_TOKEN: z
+    .string()
+    .startsWith('xapp-', { message: 'expected an app token starting with xapp-' })
+    .optional(),
+});
+
+type Env = z.output<typeof envSchema>;
+
+export interface GenerationDefaults {
+  maxNewTokens: number;
+  temperature: number;
+  topP: number;
+  topK: number;
+  repetitionPenalty: number;
+}
+
+export interface Config {
+  log: { level: Env['GLIMPSE_LOG_LEVEL']; format: Env['GLIMPSE_LOG_FORMAT'] };
+  model:
+    | {
+        provider: 'onnx';
+        dir: string;
+        precision: Env['GLIMPSE_PRECISION'];
+        device: 'cpu' | 'cuda';
+        threads: number;
+        imageMode: 'crop' | 'pad';
+      }
+    | { provider: 'remote'; url: string; apiKey?: string; model: string };
+  generation: GenerationDefaults & { systemPrompt?: string };
+  images: { maxPerRequest: number; maxBytes: number; maxPixels: number };
+  store: { sqlitePath: string; redisUrl?: string; historyTtlSeconds: number };
+  scheduler: { concurrency: number; queueMax: number; rateLimitPerMinute: number };
+  web: { enabled: boolean; host: string; port: number };
+  discord?: { token: string; applicationId?: string };
+  slack?: { botToken: string; signingSecret: string; appToken?: string };
+}
+
+export interface ConfigIssue {
+  variable: string;
+  message: string;
+}
+
+export class ConfigError extends GlimpseError {
+  readonly issues: ConfigIssue[];
+  constructor(issues: ConfigIssue[]) {
+    const lines = issues.map((issue) => `  - ${issue.variable}: ${issue.message}`);
+    super(
+      'glimpse_config_invalid',
+      `Invalid configuration (${issues.length} problem${issues.length === 1 ? '' : 's'}):\n${lines.join('\n')}`,
+      {
+        userMessage: 'Glimpse is misconfigured.',
+      },
+    );
+    this.name = 'ConfigError';
+    this.issues = issues;
+  }
+}
+
+/** Reads a `.env` file if present; a missing file is not an error. */
+export function readDotenv(path: string): Record<string, string> {
+  try {
+    return parseDotenv(readFileSync(path));
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code === 'ENOENT') return {};
+    throw error;
+  }
+}
+
+/**
+ * Validates `env` (usually `{...readDotenv('.env'), ...process.env}`) and returns the config.
+ * Blank values count as unset. Throws a ConfigError listing every problem.
+ */
+export function loadConfig(env: Record<string, string | undefined>): Config {
+  const known = Object.keys(envSchema.shape);
+  const input: Record<string, string> = {};
+  for (const key of known) {
+    const value = env[key];
+    if (value !== undefined && value.trim() !== '') input[key] = value.trim();
+  }
+  const parsed = envSchema.safeParse(input);
+  const issues: ConfigIssue[] = [];
+  if (!parsed.success) {
+    for (const issue of parsed.error.issues) {
+      issues.push({ variable: String(issue.path[0] ?? '(environment)'), message: issue.message });
+    }
+  }
+  const e = parsed.success ? parsed.data : undefined;
+
+  // Cross-field rules, checked on the raw input so they are reported alongside schema errors.
+  const provider = input.GLIMPSE_MODEL_PROVIDER ?? 'onnx';
+  if (provider === 'remote') {
+    if (!input.GLIMPSE_REMOTE_URL)
+      issues.push({ variable: 'GLIMPSE_REMOTE_URL', message: 'required when GLIMPSE_MODEL_PROVIDER=remote' });
+    if (!input.GLIMPSE_REMOTE_MODEL)
+      issues.push({
+        variable: 'GLIMPSE_REMOTE_MODEL',
+        message: 'required when GLIMPSE_MODEL_PROVIDER=remote',
+      });
+  }
+  if (input.SLACK_BOT_TOKEN && !input.SLACK_SIGNING_SECRET && !input.SLACK_APP_TOKEN) {
+    issues.push({
+      variable: 'SLACK_SIGNING_SECRET',
+      message: 'set SLACK_SIGNING_SECRET (HTTP mode) or SLACK_APP_TOKEN (Socket Mode) with SLACK_BOT_TOKEN',
+    });
+  }
+  if ((input.SLACK_SIGNING_SECRET || input.SLACK_APP_TOKEN) && !input.SLACK_BOT_TOKEN) {
+    issues.push({ variable: 'SLACK_BOT_TOKEN', message: 'required when other SLACK_* variables are set' });
+  }
+  if (input.DISCORD_APPLICATION_ID && !input.DISCORD_TOKEN) {
+    issues.push({ variable: 'DISCORD_TOKEN', message: 'required when DISCORD_APPLICATION_ID is set' });
+  }
+
+  if (issues.length > 0 || !e) throw new ConfigError(issues);
+
+  return {
+    log: { level: e.GLIMPSE_LOG_LEVEL, format: e.GLIMPSE_LOG_FORMAT },
+    model:
+      e.GLIMPSE_MODEL_PROVIDER === 'remote'
+        ? {
+            provider: 'remote',
+            url: e.GLIMPSE_REMOTE_URL!,
+            model: e.GLIMPSE_REMOTE_MODEL!,
+            ...(e.GLIMPSE_REMOTE_API_KEY ? { apiKey: e.GLIMPSE_REMOTE_API_KEY } : {}),
+          }
+        : {
+            provider: 'onnx',
+            dir: e.GLIMPSE_MODEL_DIR,
+            precision: e.GLIMPSE_PRECISION,
+            device: e.GLIMPSE_DEVICE,
+            threads: e.GLIMPSE_THREADS,
+            imageMode: e.GLIMPSE_IMAGE_MODE,
+          },
+    generation: {
+      maxNewTokens: e.GLIMPSE_MAX_NEW_TOKENS,
+      temperature: e.GLIMPSE_TEMPERATURE,
+      topP: e.GLIMPSE_TOP_P,
+      topK: e.GLIMPSE_TOP_K,
+      repetitionPenalty: e.GLIMPSE_REPETITION_PENALTY,
+      ...(e.GLIMPSE_SYSTEM_PROMPT ? { systemPrompt: e.GLIMPSE_SYSTEM_PROMPT } : {}),
+    },
+    images: {
+      maxPerRequest: e.GLIMPSE_MAX_IMAGES,
+      maxBytes: e.GLIMPSE_MAX_IMAGE_BYTES,
+      maxPixels: e.GLIMPSE_MAX_IMAGE_PIXELS,
+    },
+    store: {
+      sqlitePath: e.GLIMPSE_STORE_PATH,
+      historyTtlSeconds: e.GLIMPSE_HISTORY_TTL,
+      ...(e.REDIS_URL ? { redisUrl: e.REDIS_URL } : {}),
+    },
+    scheduler: {
+      concurrency: e.GLIMPSE_CONCURRENCY,
+      queueMax: e.GLIMPSE_QUEUE_MAX,
+      rateLimitPerMinute: e.GLIMPSE_RATE_LIMIT_PER_MINUTE,
+    },
+    web: { enabled: e.GLIMPSE_WEB_ENABLED, host: e.GLIMPSE_WEB_HOST, port: e.GLIMPSE_WEB_PORT },
+    ...(e.DISCORD_TOKEN
+      ? {
+          discord: {
+            token: e.DISCORD_TOKEN,
+            ...(e.DISCORD_APPLICATION_ID ? { applicationId: e.DISCORD_APPLICATION_ID } : {}),
+          },
+        }
+      : {}),
+    ...(e.SLACK_BOT_TOKEN
+      ? {
+          slack: {
+            botToken: e.SLACK_BOT_TOKEN,
+            signingSecret: e.SLACK_SIGNING_SECRET ?? '',
+            ...(e.SLACK_APP_TOKEN ? { appToken: e.SLACK_APP_TOKEN } : {}),
+          },
+        }
+      : {}),
+  };
+}
+
+/** The config from `.env` in `cwd` and `process.env`: the one place that reads the environment. */
+export function loadConfigFromProcess(cwd = process.cwd()): Config {
+  return loadConfig({ ...readDotenv(`${cwd}/.env`), ...process.env });
+}

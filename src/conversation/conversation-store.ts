@@ -1,0 +1,37 @@
+import type { ChatAuthor, ImagePart } from '../messages.js';
+
+/** A reference to an image kept once in the store, content-addressed by sha256. */
+export interface ImageRef {
+  type: 'image-ref';
+  sha256: string;
+  mediaType: string;
+  width: number;
+  height: number;
+  name: string;
+}
+
+export type StoredPart = { type: 'text'; text: string } | ImageRef;
+
+export interface ConversationTurn {
+  role: 'user' | 'assistant';
+  parts: StoredPart[];
+  /** the platform message this turn came from or was rendered into */
+  messageId?: string;
+  author?: ChatAuthor;
+  /** an assistant answer that was cut off (cancelled, failed): stored as far as it was shown */
+  interrupted?: boolean;
+  createdAt: string;
+}
+
+/**
+ * The store seam: durable conversation history with a TTL, and images stored once by hash.
+ * Implementations: keyv over a SQLite file (default) or Redis (several replicas).
+ */
+export interface ConversationStore {
+  load(conversationId: string): Promise<ConversationTurn[]>;
+  append(conversationId: string, turns: ConversationTurn[]): Promise<void>;
+  reset(conversationId: string): Promise<void>;
+  putImage(image: ImagePart): Promise<ImageRef>;
+  getImage(sha256: string): Promise<ImagePart | undefined>;
+  close(): Promise<void>;
+}

@@ -1,0 +1,86 @@
+import { describe, expect, it } from 'vitest';
+import { ConfigError, loadConfig } from '../src/config.js';
+
+function issuesOf(env: Record<string, string>): ConfigError {
+  try {
+    loadConfig(env);
+  } catch (error) {
+    if (error instanceof ConfigError) return error;
+    throw error;
+  }
+  throw new Error('expected a ConfigError');
+}
+
+describe('loadConfig', () => {
+  it('gives working defaults for an empty environment: onnx on the embedded model, web on loopback', () => {
+    const config = loadConfig({});
+    expect(config.model).toMatchObject({
+      provider: 'onnx',
+      dir: 'models/tiny-shapes',
+      device: 'cpu',
+      imageMode: 'crop',
+    });
+    expect(config.web).toEqual({ enabled: true, host: '127.0.0.1', port: 8080 });
+    expect(config.store).toEqual({ sqlitePath: './data/glimpse.sqlite', historyTtlSeconds: 7 * 86400 });
+    expect(config.scheduler.concurrency).toBe(1);
+    expect(config.discord).toBeUndefined();
+    expect(config.slack).toBeUndefined();
+  });
+
+  it('reports every bad variable at once, naming each and what it expects', () => {
+    const error = issuesOf({
+      GLIMPSE_WEB_PORT: 'eighty',
+      GLIMPSE_TEMPERATURE: '9',
+      REDIS_URL: 'http://localhost:6379',
+      GLIMPSE_DEVICE: 'tpu',
+      SLACK_BOT_TOKEN: 'xoxp-user-token',
+      GLIMPSE_HISTORY_TTL: 'a week',
+    });
+    const byVariable = Object.fromEntries(error.issues.map((issue) => [issue.variable, issue.message]));
+    expect(Object.keys(byVariable).sort()).toEqual(
+      [
+        'GLIMPSE_DEVICE',
+        'GLIMPSE_HISTORY_TTL',
+        'GLIMPSE_TEMPERATURE',
+        'GLIMPSE_WEB_PORT',
+        'REDIS_URL',
+        'SLACK_BOT_TOKEN',
+        'SLACK_SIGNING_SECRET',
+      ].sort(),
+    );
+    expect(byVariable.GLIMPSE_WEB_PORT).toMatch(/whole number/);
+    expect(byVariable.GLIMPSE_TEMPERATURE).toMatch(/at most 5/);
+    expect(byVariable.REDIS_URL).toMatch(/redis:\/\//);
+    expect(byVariable.SLACK_BOT_TOKEN).toMatch(/xoxb-/);
+    // one message lists them all
+    for (const variable of Object.keys(byVariable)) expect(error.message).toContain(variable);
+    expect(error.message).toMatch(/7 problems/);
+    expect(error.code).toBe('glimpse_config_invalid');
+  });
+
+  it('requires the remote settings together and never echoes secret values in its message', () => {
+    const error = issuesOf({ GLIMPSE_MODEL_PROVIDER: 'remote', GLIMPSE_REMOTE_API_KEY: 'sk-very-secret' });
+    expect(error.issues.map((issue) => issue.variable).sort()).toEqual([
+      'GLIMPSE_REMOTE_MODEL',
+      'GLIMPSE_REMOTE_URL',
+    ]);
+    expect(error.message).not.toContain('sk-very-secret');
+  });
+
+  it('parses durations, booleans and numbers, and treats blank values as unset', () => {
+    const config = loadConfig({
+      GLIMPSE_HISTORY_TTL: '12h',
+      GLIMPSE_WEB_ENABLED: 'off',
+      GLIMPSE_WEB_PORT: '',
+      GLIMPSE_MAX_IMAGES: '2',
+      DISCORD_TOKEN: 'abc.def',
+      SLACK_BOT_TOKEN: 'xoxb-1',
+      SLACK_APP_TOKEN: 'xapp-1',
+    });
+    expect(config.store.historyTtlSeconds).toBe(12 * 3600);
+    expect(config.web).toEqual({ enabled: false, host: '127.0.0.1', port: 8080 });
+    expect(config.images.maxPerRequest).toBe(2);
+    expect(config.discord).toEqual({ token: 'abc.def' });
+    expect(config.slack).toEqual({ botToken: 'xoxb-1', signingSecret: '', appToken: 'xapp-1' });
+  });
+});
