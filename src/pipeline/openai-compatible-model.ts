@@ -363,12 +363,19 @@ export class OpenAICompatibleModel implements VisionChatModel {
         return;
       }
 
-      const body = response.body;
+      const reader = response.body.getReader();
       // the first-byte timer stops at the first byte of the body (a keep-alive comment counts)
       const watched = (async function* () {
-        for await (const chunk of body) {
-          clearTimer();
-          yield chunk;
+        try {
+          for (;;) {
+            const read = await reader.read();
+            if (read.done) return;
+            clearTimer();
+            yield read.value;
+          }
+        } finally {
+          // hangs up when the consumer stopped early; a no-op on a finished body
+          await reader.cancel().catch(() => undefined);
         }
       })();
       try {
