@@ -1,0 +1,321 @@
+import { createHash } from 'node:crypto';
+import { mkdirSync } from 'node:fs';
+import { dirname, resolve } from 'node:path';
+import { createKeyv as createRedisKeyv } from '@keyv/redis';
+import KeyvSqlite from '@keyv/sqlite';
+import Keyv from 'keyv';
+import { z } from 'zod';
+import { GlimpseError } from '../errors.js';
+import type { Logger } from '../logger.js';
+import type { ImagePart } from '../messages.js';
+import type { ConversationStore, ConversationTurn, ImageRef } from './conversation-store.js';
+
+export interface KeyvConversationStoreOptions {
+  /** how long a conversation and an image live after their last write (seconds) */
+  historyTtlSeconds: number;
+  /** the most turns kept per conversation; older ones are dropped on append (default 200) */
+  maxTurns?: number;
+  logger: Logger;
+  /** the clock, for TTL decisions (tests) */
+  now?: () => number;
+}
+
+export interface ConversationStoreConfig {
+  sqlitePath: string;
+  redisUrl?: string;
+  historyTtlSeconds: number;
+}
+
+const sha256Pattern = /^[0-9a-f]{64}$/;
+
+const storedPartSchema = z.union([
+  z.object({ type: z.literal('text'), text: z.string() }),
+  z.object({
+    type: z.literal('image-ref'),
+    sha256: z.string().regex(sha256Pattern),
+    mediaType: z.string(),
+    width: z.number(),
+    height: z.number(),
+    name: z.string(),
+  }),
+]);
+
+const turnSchema = z.object({
+  role: z.enum(['user', 'assistant']),
+  parts: z.array(storedPartSchema),
+  messageId: z.string().optional(),
+  author: z.object({ id: z.string(), name: z.string(), isBot: z.boolean() }).optional(),
+  interrupted: z.boolean().optional(),
+  createdAt: z.string(),
+});
+
+/** A conversation is one record: every write replaces it whole, in one atomic statement. */
+const conversationSchema = z.object({ v: z.literal(1), turns: z.array(turnSchema) });
+type ConversationRecord = z.infer<typeof conversationSchema>;
+
+interface ImageRecord {
+  mediaType: string;
+  width: number;
+  height: number;
+  name: string;
+  /** base64 of the bytes */
+  data: string;
+}
+
+const conversationKey = (conversationId: string) => `conv:${conversationId}`;
+const imageKey = (sha256: string) => `img:${sha256}`;
+
+/**
+ * The conversation store on keyv: a SQLite file by default, Redis for several replicas.
+ *
+ * Layout (under the `glimpse` namespace):
+ * - `conv:<conversationId>` → `{v: 1, turns}`. The conversation id already carries platform,
+ *   workspace, channel and thread (`slack:T1:C1:1700.1`). An append rewrites the record in one
+ *   `set` — one SQLite upsert statement (rollback journal) or one Redis `SET` — so a crash at any
+ *   point leaves either the previous record or the new one, never half a turn.
+ * - `img:<sha256>` → the bytes (base64) and their metadata, stored once however many turns refer
+ *   to them. Turns hold `ImageRef`s only. Reuse (`putImage` again, or `getImage` for a request)
+ *   refreshes the TTL once less than half of it is left.
+ *
+ * Appends to one conversation are serialized in this process; the manager also runs one turn at a
+ * time per conversation, so a read-modify-write never races with itself here.
+ */
+export class KeyvConversationStore implements ConversationStore {
+  private readonly ttlMs: number;
+  private readonly maxTurns: number;
+  private readonly logger: Logger;
+  private readonly now: () => number;
+  private readonly locks = new Map<string, Promise<unknown>>();
+  private closed = false;
+  private sweepTimer: NodeJS.Timeout | undefined;
+
+  constructor(
+    private readonly keyv: Keyv,
+    options: KeyvConversationStoreOptions,
+  ) {
+    this.ttlMs = options.historyTtlSeconds * 1000;
+    this.maxTurns = options.maxTurns ?? 200;
+    this.logger = options.logger;
+    this.now = options.now ?? Date.now;
+    this.keyv.throwOnErrors = true;
+    // keyv also emits what it throws; without a listener an 'error' event would crash the process
+    this.keyv.on('error', (error: unknown) => {
+      this.logger.debug({ err: error }, 'store backend error');
+    });
+  }
+
+  async load(conversationId: string): Promise<ConversationTurn[]> {
+    const record = await this.readConversation(conversationId);
+    return record.turns;
+  }
+
+  async append(conversationId: string, turns: ConversationTurn[]): Promise<void> {
+    if (turns.length === 0) return;
+    for (const turn of turns) {
+      if (!turnSchema.safeParse(turn).success) {
+        throw new GlimpseError('glimpse_store_failed', 'refusing to store a malformed turn', {
+          details: { conversationId },
+        });
+      }
+    }
+    await this.withLock(conversationId, async () => {
+      const record = await this.readConversation(conversationId);
+      const all = [...record.turns, ...turns];
+      const kept = all.length > this.maxTurns ? all.slice(all.length - this.maxTurns) : all;
+      await this.write(conversationKey(conversationId), { v: 1, turns: kept } satisfies ConversationRecord);
+    });
+  }
+
+  async reset(conversationId: string): Promise<void> {
+    await this.withLock(conversationId, async () => {
+      await this.attempt('reset', () => this.keyv.delete(conversationKey(conversationId)));
+    });
+  }
+
+  async putImage(image: ImagePart): Promise<ImageRef> {
+    const sha256 = createHash('sha256').update(image.bytes).digest('hex');
+    if (image.sha256 !== sha256) {
+      throw new GlimpseError('glimpse_image_invalid', 'image sha256 does not match its bytes', {
+        userMessage: 'That image could not be read.',
+        details: { claimed: image.sha256, actual: sha256 },
+      });
+    }
+    const ref: ImageRef = {
+      type: 'image-ref',
+      sha256,
+      mediaType: image.mediaType,
+      width: image.width,
+      height: image.height,
+      name: image.name,
+    };
+    const existing = await this.attempt('read image', () => this.keyv.getRaw(imageKey(sha256)));
+    if (existing?.value !== undefined && !this.needsRefresh(existing.expires)) return ref;
+    const record: ImageRecord = {
+      mediaType: image.mediaType,
+      width: image.width,
+      height: image.height,
+      name: image.name,
+      data: Buffer.from(image.bytes).toString('base64'),
+    };
+    await this.write(imageKey(sha256), record);
+    return ref;
+  }
+
+  async getImage(sha256: string): Promise<ImagePart | undefined> {
+    if (!sha256Pattern.test(sha256)) return undefined;
+    const raw = await this.attempt('read image', () => this.keyv.getRaw(imageKey(sha256)));
+    const record = raw?.value as ImageRecord | undefined;
+    if (!record || typeof record.data !== 'string') return undefined;
+    if (this.needsRefresh(raw?.expires)) {
+      // reused for a request: keep it as long as the history that refers to it
+      await this.write(imageKey(sha256), record).catch((error: unknown) => {
+        this.logger.warn({ err: error, code: 'glimpse_store_failed', sha256 }, 'could not refresh image TTL');
+      });
+    }
+    return {
+      type: 'image',
+      mediaType: record.mediaType,
+      bytes: new Uint8Array(Buffer.from(record.data, 'base64')),
+      width: record.width,
+      height: record.height,
+      sha256,
+      name: record.name,
+    };
+  }
+
+  /**
+   * Deletes expired records (SQLite only: Redis expires keys itself, and keyv's SQLite adapter
+   * only drops an expired record when it is read). Returns how many rows went.
+   */
+  async sweepExpired(): Promise<number> {
+    const store = this.keyv.store as unknown;
+    if (!(store instanceof KeyvSqlite)) return 0;
+    const table = store.opts.table as string;
+    const rows = (await store.query(
+      `SELECT key FROM ${table} WHERE key LIKE ? AND json_extract(value, '$.expires') < ?`,
+      `${this.keyv.namespace ?? 'glimpse'}:%`,
+      this.now(),
+    )) as { key: string }[];
+    for (const row of rows) await store.delete(row.key);
+    return rows.length;
+  }
+
+  /** sweeps expired records every `intervalMs` (SQLite), until `close` */
+  sweepEvery(intervalMs: number): void {
+    clearInterval(this.sweepTimer);
+    this.sweepTimer = setInterval(() => {
+      this.sweepExpired().catch((error: unknown) => {
+        this.logger.warn({ err: error, code: 'glimpse_store_failed' }, 'expired-history sweep failed');
+      });
+    }, intervalMs);
+    this.sweepTimer.unref();
+  }
+
+  async close(): Promise<void> {
+    if (this.closed) return;
+    this.closed = true;
+    clearInterval(this.sweepTimer);
+    await Promise.allSettled([...this.locks.values()]);
+    await this.keyv.disconnect();
+  }
+
+  private needsRefresh(expires: number | null | undefined): boolean {
+    if (typeof expires !== 'number') return false;
+    return expires - this.now() < this.ttlMs / 2;
+  }
+
+  private async readConversation(conversationId: string): Promise<ConversationRecord> {
+    const value = await this.attempt('load', () => this.keyv.get(conversationKey(conversationId)));
+    if (value === undefined || value === null) return { v: 1, turns: [] };
+    const parsed = conversationSchema.safeParse(value);
+    if (!parsed.success) {
+      this.logger.warn(
+        { code: 'glimpse_store_failed', conversationId },
+        'stored conversation is unreadable; starting it fresh',
+      );
+      return { v: 1, turns: [] };
+    }
+    return parsed.data;
+  }
+
+  private async write(key: string, value: unknown): Promise<void> {
+    const ok = await this.attempt('write', () => this.keyv.set(key, value, this.ttlMs));
+    if (ok === false) throw new GlimpseError('glimpse_store_failed', `store refused to write ${key}`);
+  }
+
+  private async attempt<T>(what: string, action: () => Promise<T>): Promise<T> {
+    if (this.closed) throw new GlimpseError('glimpse_store_failed', `store is closed (${what})`);
+    try {
+      return await action();
+    } catch (error) {
+      throw new GlimpseError('glimpse_store_failed', `store ${what} failed`, {
+        cause: error,
+        userMessage: 'Sorry, I could not reach my memory store.',
+      });
+    }
+  }
+
+  private async withLock<T>(conversationId: string, action: () => Promise<T>): Promise<T> {
+    const previous = this.locks.get(conversationId) ?? Promise.resolve();
+    const next = previous.then(action, action);
+    const settled = next.catch(() => undefined);
+    this.locks.set(conversationId, settled);
+    try {
+      return await next;
+    } finally {
+      if (this.locks.get(conversationId) === settled) this.locks.delete(conversationId);
+    }
+  }
+}
+
+/**
+ * Builds the configured store: Redis when `redisUrl` is set (several replicas share history),
+ * else a SQLite file (its directory is created). Both verify they can be reached before returning.
+ */
+export async function createConversationStore(
+  config: ConversationStoreConfig,
+  logger: Logger,
+  options: { maxTurns?: number; now?: () => number } = {},
+): Promise<KeyvConversationStore> {
+  const storeOptions = { historyTtlSeconds: config.historyTtlSeconds, logger, ...options };
+  if (config.redisUrl) {
+    const keyv = createRedisKeyv(config.redisUrl, {
+      namespace: 'glimpse',
+      throwOnErrors: true,
+      connectionTimeout: 5000,
+    });
+    const store = new KeyvConversationStore(keyv, storeOptions);
+    await probe(store, 'redis', logger);
+    return store;
+  }
+  const path = resolve(config.sqlitePath);
+  try {
+    mkdirSync(dirname(path), { recursive: true });
+  } catch (error) {
+    throw new GlimpseError('glimpse_store_failed', `cannot create the directory of ${path}`, {
+      cause: error,
+    });
+  }
+  const keyv = new Keyv({
+    store: new KeyvSqlite({ uri: `sqlite://${path}`, busyTimeout: 5000 }),
+    namespace: 'glimpse',
+  });
+  const store = new KeyvConversationStore(keyv, storeOptions);
+  await probe(store, 'sqlite', logger);
+  const swept = await store.sweepExpired().catch(() => 0);
+  store.sweepEvery(6 * 3600 * 1000);
+  logger.debug({ backend: 'sqlite', swept }, 'conversation store opened');
+  return store;
+}
+
+async function probe(store: KeyvConversationStore, backend: string, logger: Logger): Promise<void> {
+  try {
+    await store.load('glimpse:probe');
+  } catch (error) {
+    await store.close().catch(() => undefined);
+    throw new GlimpseError('glimpse_store_failed', `cannot open the ${backend} conversation store`, {
+      cause: error,
+    });
+  }
+  logger.debug({ backend }, 'conversation store reachable');
+}
