@@ -1,12 +1,46 @@
 import type { Config } from '../config.js';
-import { GlimpseError } from '../errors.js';
 import type { Logger } from '../logger.js';
+import { OnnxLlavaModel } from './onnx-llava-model.js';
+import { OpenAICompatibleModel } from './openai-compatible-model.js';
 import type { VisionChatModel } from './vision-chat-model.js';
 
 /** Builds the configured model: onnx (in-process) or remote (OpenAI-compatible). */
-export async function createModel(config: Config, _logger: Logger): Promise<VisionChatModel> {
-  throw new GlimpseError(
-    'glimpse_not_implemented',
-    `model provider '${config.model.provider}' is not available yet`,
+export async function createModel(config: Config, logger: Logger): Promise<VisionChatModel> {
+  if (config.model.provider === 'remote') {
+    return new OpenAICompatibleModel({
+      url: config.model.url,
+      model: config.model.model,
+      ...(config.model.apiKey ? { apiKey: config.model.apiKey } : {}),
+      maxImagesPerRequest: config.images.maxPerRequest,
+      defaults: config.generation,
+      logger,
+    });
+  }
+  const started = performance.now();
+  const model = await OnnxLlavaModel.load({
+    dir: config.model.dir,
+    precision: config.model.precision,
+    device: config.model.device,
+    threads: config.model.threads,
+    imageMode: config.model.imageMode,
+    maxImages: config.images.maxPerRequest,
+    generation: {
+      maxNewTokens: config.generation.maxNewTokens,
+      temperature: config.generation.temperature,
+      topK: config.generation.topK,
+      topP: config.generation.topP,
+      repetitionPenalty: config.generation.repetitionPenalty,
+    },
+  });
+  logger.info(
+    {
+      model: model.info.id,
+      device: config.model.device,
+      precision: config.model.precision,
+      imageTokens: model.info.imageTokens,
+      loadMs: Math.round(performance.now() - started),
+    },
+    'model loaded',
   );
+  return model;
 }
