@@ -25,6 +25,8 @@ export interface CliCommand {
 const commands = new Map<string, () => Promise<CliCommand>>([
   ['start', async () => (await import('./commands/start-command.js')).startCommand],
   ['ask', async () => (await import('./commands/ask-command.js')).askCommand],
+  ['caption', async () => (await import('./commands/caption-command.js')).captionCommand],
+  ['label', async () => (await import('./commands/label-command.js')).labelCommand],
 ]);
 
 /** Registers a command (so feature modules can add theirs, e.g. `caption`, `label`). */

@@ -9,6 +9,7 @@ export type GlimpseErrorCode =
   | 'glimpse_model_invalid'
   | 'glimpse_model_device_unavailable'
   | 'glimpse_model_failed'
+  | 'glimpse_zero_shot_unsupported'
   | 'glimpse_image_invalid'
   | 'glimpse_image_too_large'
   | 'glimpse_image_unsupported_type'
