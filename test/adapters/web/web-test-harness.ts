@@ -26,7 +26,7 @@ export interface Harness {
   ask(
     sessionId: string,
     text: string,
-    image?: { bytes: Uint8Array; name: string; type?: string },
+    image?: { bytes: Uint8Array<ArrayBuffer>; name: string; type?: string },
   ): Promise<Response>;
   close(): Promise<void>;
 }
@@ -89,7 +89,7 @@ export async function startHarness(
 }
 
 /** A PNG of one shape on white, like the embedded model's training scenes. */
-export async function shapePng(size = 128, colour = 'rgb(220,40,40)'): Promise<Uint8Array> {
+export async function shapePng(size = 128, colour = 'rgb(220,40,40)'): Promise<Uint8Array<ArrayBuffer>> {
   const svg = `<svg xmlns="http://www.w3.org/2000/svg" width="${size}" height="${size}"><rect width="100%" height="100%" fill="white"/><circle cx="${size / 2}" cy="${size / 2}" r="${size / 5}" fill="${colour}"/></svg>`;
   return new Uint8Array(await sharp(Buffer.from(svg)).png().toBuffer());
 }
