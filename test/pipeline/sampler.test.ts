@@ -29,7 +29,7 @@ describe('Sampler', () => {
     const counts = histogram(new Sampler({ temperature: 1, seed: 1 }), 20000);
     const weights = Array.from(logits, (value) => Math.exp(value));
     const total = weights.reduce((a, b) => a + b, 0);
-    counts.forEach((count, id) => expect(count / 20000).toBeCloseTo(weights[id]! / total, 1));
+    for (const [id, count] of counts.entries()) expect(count / 20000).toBeCloseTo(weights[id]! / total, 1);
   });
 
   it('top-k keeps only the k most likely tokens', () => {
