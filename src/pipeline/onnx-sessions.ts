@@ -1,3 +1,6 @@
+import { existsSync } from 'node:fs';
+import { createRequire } from 'node:module';
+import { dirname, join } from 'node:path';
 import { InferenceSession, listSupportedBackends } from 'onnxruntime-node';
 import { GlimpseError } from '../errors.js';
 import type { OnnxGraphPaths } from './model-directory.js';
@@ -53,6 +56,16 @@ async function createSession(path: string, options: SessionOptions): Promise<Inf
   }
 }
 
+/** Where onnxruntime-node keeps its native libraries (the CUDA provider is downloaded there). */
+function nativeLibraryDir(): string | undefined {
+  try {
+    const main = createRequire(import.meta.url).resolve('onnxruntime-node');
+    return join(dirname(main), '..', 'bin', 'napi-v6', process.platform, process.arch);
+  } catch {
+    return undefined;
+  }
+}
+
 /** Creates the three sessions once, at start; CUDA asked for but absent fails here, with the fix. */
 export async function createLlavaSessions(
   paths: OnnxGraphPaths,
@@ -60,6 +73,16 @@ export async function createLlavaSessions(
 ): Promise<LlavaSessions> {
   if (options.device === 'cuda' && !listSupportedBackends().some((backend) => backend.name === 'cuda')) {
     throw deviceUnavailable('this onnxruntime-node build lists no cuda backend');
+  }
+  const libraries = nativeLibraryDir();
+  if (
+    options.device === 'cuda' &&
+    process.platform === 'linux' &&
+    libraries &&
+    existsSync(libraries) &&
+    !existsSync(join(libraries, 'libonnxruntime_providers_cuda.so'))
+  ) {
+    throw deviceUnavailable(`libonnxruntime_providers_cuda.so is not in ${libraries}`);
   }
   const sessions: InferenceSession[] = [];
   try {
