@@ -166,7 +166,11 @@ describe('OnnxLlavaModel.stream', () => {
   it('stops on an EOS id from generation_config (kept in tokenIds, never shown)', async () => {
     const reference = fixtureReference();
     const eos = reference.greedy_new_tokens[3]!;
-    const dir = await variant({ 'generation_config.json': (json) => void (json.eos_token_id = [2, eos]) });
+    const dir = await variant({
+      'generation_config.json': (json) => {
+        json.eos_token_id = [2, eos];
+      },
+    });
     temps.push(dir);
     const eosModel = await OnnxLlavaModel.load({ dir, threads: 1 });
     try {
@@ -214,8 +218,9 @@ describe('OnnxLlavaModel.stream', () => {
 
   it('a prompt longer than the context is glimpse_context_overflow', async () => {
     const dir = await variant({
-      'config.json': (json) =>
-        void ((json.text_config as Record<string, unknown>).max_position_embeddings = 300),
+      'config.json': (json) => {
+        (json.text_config as Record<string, unknown>).max_position_embeddings = 300;
+      },
     });
     temps.push(dir);
     const small = await OnnxLlavaModel.load({ dir, threads: 1 });
