@@ -1,0 +1,93 @@
+import { mkdtemp, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { PassThrough } from 'node:stream';
+import { describe, expect, it } from 'vitest';
+import { main } from '../../src/cli.js';
+import { loadConfig } from '../../src/config.js';
+import { renderScenePng } from '../../src/eval/scene-renderer.js';
+
+const fixture = 'test/fixtures/tiny-llava-random';
+
+function capture() {
+  const stdout = new PassThrough();
+  const stderr = new PassThrough();
+  let out = '';
+  let err = '';
+  stdout.on('data', (chunk) => {
+    out += chunk;
+  });
+  stderr.on('data', (chunk) => {
+    err += chunk;
+  });
+  return {
+    stdout,
+    stderr,
+    out: () => out,
+    err: () => err,
+    loadConfig: () => loadConfig({ GLIMPSE_LOG_LEVEL: 'silent' }),
+  };
+}
+
+async function imageFile(): Promise<string> {
+  const dir = await mkdtemp(join(tmpdir(), 'glimpse-caption-'));
+  const path = join(dir, 'red-circle.png');
+  const png = await renderScenePng(
+    {
+      index: 0,
+      imageSize: 128,
+      background: 'white',
+      backgroundRgb: [255, 255, 255],
+      shapes: [
+        { kind: 'circle', colour: 'red', rgb: [220, 40, 40], size: 36, cx: 64, cy: 64, outlined: false },
+      ],
+      arrows: [],
+    },
+    { outlineWidth: 3, labelColour: [60, 60, 60], arrowColour: [90, 90, 90] },
+  );
+  await writeFile(path, png);
+  return path;
+}
+
+describe('glimpse caption', () => {
+  it('is listed in the help and needs an image', async () => {
+    const help = capture();
+    expect(await main(['--help'], help)).toBe(0);
+    expect(help.out()).toMatch(/caption\s+caption images/);
+    const io = capture();
+    expect(await main(['caption'], io)).toBe(2);
+    expect(io.err()).toMatch(/give an image file to caption/);
+    const bad = capture();
+    expect(await main(['caption', '--max-tokens', 'x', 'a.png'], bad)).toBe(2);
+    const missing = capture();
+    expect(await main(['caption', 'does-not-exist.png'], missing)).toBe(2);
+    expect(missing.err()).toMatch(/cannot read image 'does-not-exist.png'/);
+  });
+
+  it('captions through the same model loading as ask (createModel), as text or JSON', async () => {
+    const path = await imageFile();
+    const io = capture();
+    expect(await main(['caption', '--model', fixture, '--max-tokens', '5', path], io)).toBe(0);
+    expect(io.out().trim().length).toBeGreaterThan(0); // the fixture's weights are random: any text
+    expect(io.out().trim().split('\n')).toHaveLength(1);
+    const json = capture();
+    expect(await main(['caption', '--model', fixture, '--max-tokens', '5', '--json', path, path], json)).toBe(
+      0,
+    );
+    const lines = json
+      .out()
+      .trim()
+      .split('\n')
+      .map((line) => JSON.parse(line));
+    expect(lines).toHaveLength(2);
+    expect(lines[0]).toMatchObject({ image: path, finishReason: 'length', usage: { completionTokens: 5 } });
+    expect(lines[0].caption).toBe(lines[1].caption); // greedy: the same image, the same caption
+  });
+
+  it('reports a missing model directory with its code', async () => {
+    const path = await imageFile();
+    const io = capture();
+    expect(await main(['caption', '--model', 'no/such/model', path], io)).toBe(1);
+    expect(io.err()).toMatch(/glimpse_model_missing_file/);
+  });
+});
