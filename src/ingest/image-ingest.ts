@@ -38,7 +38,9 @@ export async function ingestImage(bytes: Uint8Array, name: string, limits: Image
   }
   let metadata: Metadata;
   try {
-    metadata = await sharp(bytes, { limitInputPixels: limits.maxPixels }).metadata();
+    // Only the header is read here; the pixel limit is checked below, so that an image over it
+    // gets "too many pixels" rather than sharp's refusal to open it ("not an image I can read").
+    metadata = await sharp(bytes, { limitInputPixels: false }).metadata();
   } catch (error) {
     throw new GlimpseError('glimpse_image_invalid', `image ${name} could not be decoded`, {
       cause: error,
