@@ -1,0 +1,56 @@
+import { createHash } from 'node:crypto';
+import { readFile } from 'node:fs/promises';
+import { basename } from 'node:path';
+import sharp from 'sharp';
+import type { ImagePart } from '../messages.js';
+
+/**
+ * The benchmark's fixed picture: a red circle and a blue square on cream, 672×504, so both sides
+ * downscale it (sharp's cubic kernel matches PIL's bicubic when shrinking; see design.md).
+ */
+const picture = (
+  width: number,
+  height: number,
+) => `<svg xmlns="http://www.w3.org/2000/svg" width="${width}" height="${height}"
+  viewBox="0 0 672 504" preserveAspectRatio="none">
+  <rect width="672" height="504" fill="#f4f1e8"/>
+  <circle cx="250" cy="250" r="120" fill="#d22"/>
+  <rect x="420" y="150" width="160" height="200" fill="#25c"/>
+</svg>`;
+
+const mediaTypes: Record<string, string> = {
+  png: 'image/png',
+  jpeg: 'image/jpeg',
+  webp: 'image/webp',
+  gif: 'image/gif',
+};
+
+/**
+ * The same picture at the model's input size (336×336 for CLIP-336): neither side resizes it,
+ * so both must feed identical pixels, and the token ids can be compared exactly.
+ */
+export const paritySize = 336;
+
+/**
+ * The image both sides get, as Glimpse's ImagePart: a file, or the built-in picture at `size`
+ * (default 672×504).
+ */
+export async function benchImage(path?: string, size: [number, number] = [672, 504]): Promise<ImagePart> {
+  const bytes = path
+    ? new Uint8Array(await readFile(path))
+    : new Uint8Array(
+        await sharp(Buffer.from(picture(...size)))
+          .png()
+          .toBuffer(),
+      );
+  const metadata = await sharp(bytes).metadata();
+  return {
+    type: 'image',
+    mediaType: mediaTypes[metadata.format ?? ''] ?? 'application/octet-stream',
+    bytes,
+    width: metadata.width ?? 0,
+    height: metadata.height ?? 0,
+    sha256: createHash('sha256').update(bytes).digest('hex'),
+    name: path ? basename(path) : 'bench.png',
+  };
+}
