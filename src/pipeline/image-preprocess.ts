@@ -1,6 +1,7 @@
 import sharp from 'sharp';
 import { GlimpseError } from '../errors.js';
 import type { ImageProcessorSpec } from './model-spec.js';
+import { pilBicubicResize } from './pil-bicubic-resize.js';
 
 /** `crop`: CLIP's shortest-edge resize + centre crop. `pad`: LLaVA-1.5's expand-to-square first. */
 export type ImageMode = 'crop' | 'pad';
@@ -63,11 +64,17 @@ export async function expandToSquare(image: RgbImage, mean: readonly number[]): 
 }
 
 /**
- * A true bicubic resize (sharp's `cubic` kernel: Catmull-Rom, widened on a downscale like PIL's
- * BICUBIC). An affine transform would sample without a low-pass and alias thin lines.
+ * A true bicubic resize, as HF's PIL BICUBIC. Downscales use sharp's `cubic` kernel (Catmull-Rom,
+ * widened by the scale like PIL's, so thin lines are low-passed instead of aliased as an affine
+ * transform would); it matches PIL to a fraction of a level there. Enlargements, where sharp and
+ * PIL differ by several levels, use an exact port of PIL's resampler.
  */
 export async function resizeBicubic(image: RgbImage, width: number, height: number): Promise<RgbImage> {
   if (image.width === width && image.height === height) return image;
+  if (width > image.width || height > image.height) {
+    const data = pilBicubicResize(image.data, image.width, image.height, width, height);
+    return { data: Buffer.from(data.buffer, data.byteOffset, data.byteLength), width, height };
+  }
   const data = await sharp(image.data, { raw: { width: image.width, height: image.height, channels: 3 } })
     .resize(width, height, { kernel: 'cubic', fit: 'fill' })
     .raw()
