@@ -64,7 +64,7 @@ function coefficients(inSize: number, outSize: number): Coefficients {
 
 function clip8(sum: number): number {
   const value = Math.floor(sum / one);
-  return value < 0 ? 0 : value > 255 ? 255 : value;
+  return Math.min(Math.max(value, 0), 255);
 }
 
 /** Resizes interleaved 8-bit RGB exactly as `PIL.Image.resize(size, Image.BICUBIC)`. */

@@ -6,7 +6,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { isGlimpseError } from '../../src/errors.js';
 import { readModelDirectory } from '../../src/pipeline/model-directory.js';
 import { OnnxLlavaModel } from '../../src/pipeline/onnx-llava-model.js';
-import { createLlavaSessions } from '../../src/pipeline/onnx-sessions.js';
+import { assertFloat32Io, createLlavaSessions } from '../../src/pipeline/onnx-sessions.js';
 import type { FinishPart, ModelMessage, ModelStreamPart } from '../../src/pipeline/vision-chat-model.js';
 import { fixtureDir, fixtureReference, imagePart, referencePixels, shapesImage } from './helpers/fixture.js';
 
@@ -238,7 +238,17 @@ describe('OnnxLlavaModel.stream', () => {
   });
 });
 
-describe('execution providers', () => {
+describe('sessions', () => {
+  it('refuses graphs with float16 inputs or outputs, naming the precisions that work', () => {
+    const session = {
+      inputMetadata: [{ name: 'inputs_embeds', isTensor: true, type: 'float16', shape: [] }],
+      outputMetadata: [],
+    } as unknown as Parameters<typeof assertFloat32Io>[1];
+    expect(() => assertFloat32Io('decoder_model_merged_fp16.onnx', session)).toThrow(
+      /GLIMPSE_PRECISION=fp32/,
+    );
+  });
+
   it.skipIf(listSupportedBackends().some((backend) => backend.name === 'cuda' && backend.bundled))(
     'cuda without the CUDA build fails at start and says how to install it',
     async () => {
