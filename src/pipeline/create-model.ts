@@ -7,7 +7,8 @@ import type { VisionChatModel } from './vision-chat-model.js';
 /** Builds the configured model: onnx (in-process) or remote (OpenAI-compatible). */
 export async function createModel(config: Config, logger: Logger): Promise<VisionChatModel> {
   if (config.model.provider === 'remote') {
-    return new OpenAICompatibleModel({
+    // asks GET /v1/models once: a wrong URL, key or model name fails here, with one clear error
+    const remote = await OpenAICompatibleModel.connect({
       url: config.model.url,
       model: config.model.model,
       ...(config.model.apiKey ? { apiKey: config.model.apiKey } : {}),
@@ -15,6 +16,11 @@ export async function createModel(config: Config, logger: Logger): Promise<Visio
       defaults: config.generation,
       logger,
     });
+    logger.info(
+      { model: remote.info.id, source: remote.info.source, contextLength: remote.info.contextLength },
+      'remote model ready',
+    );
+    return remote;
   }
   const started = performance.now();
   const model = await OnnxLlavaModel.load({
