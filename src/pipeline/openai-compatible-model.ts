@@ -1,6 +1,8 @@
 import type { GenerationDefaults } from '../config.js';
 import { GlimpseError } from '../errors.js';
 import type { Logger } from '../logger.js';
+import type { ImagePart } from '../messages.js';
+import { type PromptPlan, planPrompt } from './prompt-plan.js';
 import { parseServerSentEvents } from './server-sent-events.js';
 import type {
   FinishReason,
@@ -73,32 +75,32 @@ function splitUrl(url: string): { base: string; display: string } {
   return { base: parsed.toString().replace(/\/+$/, ''), display };
 }
 
-/** The content of one message in OpenAI's chat format: text parts, and images as data URLs. */
-function toOpenAIMessage(message: ModelMessage): Record<string, unknown> {
-  const hasImage = message.content.some((part) => part.type === 'image');
-  if (!hasImage) {
+/**
+ * The conversation in OpenAI's chat format: text parts, and images as data URLs in their places.
+ * `planPrompt` has already dropped the oldest images beyond the limit; its placeholders take the
+ * kept images in order. A message without images is sent as a plain string.
+ */
+function toOpenAIMessages(plan: PromptPlan): Record<string, unknown>[] {
+  let next = 0;
+  return plan.messages.map((message) => {
+    if (!message.content.some((part) => part.type === 'image')) {
+      return {
+        role: message.role,
+        content: message.content.map((part) => (part.type === 'text' ? part.text : '')).join('\n'),
+      };
+    }
     return {
       role: message.role,
-      content: message.content.map((part) => (part.type === 'text' ? part.text : '')).join('\n'),
+      content: message.content.map((part) => {
+        if (part.type === 'text') return { type: 'text', text: part.text };
+        const image = plan.images[next++] as ImagePart;
+        return {
+          type: 'image_url',
+          image_url: { url: `data:${image.mediaType};base64,${Buffer.from(image.bytes).toString('base64')}` },
+        };
+      }),
     };
-  }
-  return {
-    role: message.role,
-    content: message.content.map((part) =>
-      part.type === 'text'
-        ? { type: 'text', text: part.text }
-        : {
-            type: 'image_url',
-            image_url: { url: `data:${part.mediaType};base64,${Buffer.from(part.bytes).toString('base64')}` },
-          },
-    ),
-  };
-}
-
-function countImages(messages: readonly ModelMessage[]): number {
-  let images = 0;
-  for (const message of messages) for (const part of message.content) if (part.type === 'image') images++;
-  return images;
+  });
 }
 
 function asCount(value: unknown): number | undefined {
@@ -226,23 +228,25 @@ export class OpenAICompatibleModel implements VisionChatModel {
   /**
    * A conservative estimate, since the remote tokenizer is not at hand: one token per 3 UTF-8
    * bytes of text (BPE tokenizers average about 4 on English), 4 tokens per message for the chat
-   * template's role markers, 2 for BOS and the assistant prefix, and `info.imageTokens` per image.
+   * template's role markers, 2 for BOS and the assistant prefix, and `info.imageTokens` per image
+   * kept (the newest `maxImagesPerRequest`, as `stream` sends them).
    */
   async measure(messages: ModelMessage[]): Promise<PromptMeasure> {
-    let promptTokens = promptOverheadTokens;
-    let imageTokens = 0;
-    for (const message of messages) {
+    const plan = this.plan(messages);
+    let promptTokens = promptOverheadTokens + plan.images.length * this.info.imageTokens;
+    for (const message of plan.messages) {
       promptTokens += messageOverheadTokens;
       for (const part of message.content) {
-        if (part.type === 'image') {
-          imageTokens += this.info.imageTokens;
-          promptTokens += this.info.imageTokens;
-        } else {
+        if (part.type === 'text')
           promptTokens += Math.ceil(Buffer.byteLength(part.text, 'utf8') / bytesPerTextToken);
-        }
       }
     }
-    return { promptTokens, imageTokens };
+    return { promptTokens, imageTokens: plan.images.length * this.info.imageTokens };
+  }
+
+  /** The newest `maxImagesPerRequest` images (older ones dropped with a warning), as the onnx model does. */
+  private plan(messages: readonly ModelMessage[]): PromptPlan {
+    return planPrompt(messages, { maxImages: this.info.maxImagesPerRequest });
   }
 
   /** The JSON body of `POST /v1/chat/completions` for a request. */
@@ -255,7 +259,7 @@ export class OpenAICompatibleModel implements VisionChatModel {
     const repetitionPenalty = request.repetitionPenalty ?? defaults.repetitionPenalty;
     return {
       model: this.options.model,
-      messages: request.messages.map(toOpenAIMessage),
+      messages: toOpenAIMessages(this.plan(request.messages)),
       stream: true,
       stream_options: { include_usage: true },
       ...(maxTokens !== undefined ? { max_tokens: maxTokens } : {}),
@@ -294,7 +298,8 @@ export class OpenAICompatibleModel implements VisionChatModel {
       timer = undefined;
     };
 
-    const images = countImages(request.messages);
+    const plan = this.plan(request.messages);
+    const images = plan.images.length;
     let firstDeltaAt: number | undefined;
     let lastDeltaAt: number | undefined;
     let deltas = 0;
@@ -329,6 +334,7 @@ export class OpenAICompatibleModel implements VisionChatModel {
     };
 
     try {
+      for (const warning of plan.warnings) yield warning;
       if (signal?.aborted) {
         yield await finish('abort');
         return;

@@ -168,6 +168,42 @@ describe('OpenAICompatibleModel request', () => {
     expect(body).not.toHaveProperty('seed');
   });
 
+  it('keeps the newest images within the limit, warns about the rest, and asks about a bare image', async () => {
+    let body: { messages?: { role: string; content: unknown }[] } = {};
+    nock(origin)
+      .post('/v1/chat/completions', (sent) => {
+        body = sent;
+        return true;
+      })
+      .reply(200, chunk('ok', 'stop') + done);
+    const older: ImagePart = { ...png, bytes: new Uint8Array([1]), name: 'old.png' };
+    const parts = await collect(
+      model({ maxImagesPerRequest: 1 }).stream({
+        messages: [
+          { role: 'user', content: [older, { type: 'text', text: 'first' }] },
+          { role: 'assistant', content: [{ type: 'text', text: 'a dot' }] },
+          { role: 'user', content: [png] },
+        ],
+      }),
+    );
+    expect(parts[0]).toMatchObject({ type: 'warning', code: 'glimpse_too_many_images' });
+    expect(body.messages).toEqual([
+      { role: 'user', content: 'first' },
+      { role: 'assistant', content: 'a dot' },
+      {
+        role: 'user',
+        content: [
+          {
+            type: 'image_url',
+            image_url: { url: `data:image/png;base64,${Buffer.from(png.bytes).toString('base64')}` },
+          },
+          { type: 'text', text: 'Describe this image.' },
+        ],
+      },
+    ]);
+    expect((parts.at(-1) as FinishPart).usage.imageTokens).toBe(576);
+  });
+
   it('describes itself without credentials', () => {
     const remote = new OpenAICompatibleModel({
       url: 'https://user:pw@gpu.test:8000/v1?x=1',
