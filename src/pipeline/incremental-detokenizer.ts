@@ -1,35 +1,52 @@
 /**
- * Turns generated token ids into text deltas that are never taken back: text is released only
- * once it is stable — no trailing U+FFFD (a multi-byte character still arriving over several byte
- * tokens) and no trailing whitespace (clean-up rules such as " ." → "." may still rewrite it).
- * The released text always equals a prefix of `decode(all ids)`, and `finish` releases the rest.
+ * Turns generated token ids into text that is never taken back. Each step decodes only a short
+ * window (the last stable token onwards, as vLLM does) and appends the new characters once they
+ * are whole: a trailing U+FFFD means a multi-byte character is still arriving over several byte
+ * tokens, so nothing is appended until it completes. Trailing whitespace is held back from the
+ * released text until something follows it. Cost per step is O(window), not O(sequence).
  */
 export class IncrementalDetokenizer {
   private readonly ids: number[] = [];
+  /** ids before `prefixOffset` are settled; ids from `readOffset` on are not yet in `decoded` */
+  private prefixOffset = 0;
+  private readOffset = 0;
+  private decoded = '';
   private released = '';
 
-  constructor(private readonly decode: (ids: readonly number[]) => string) {}
+  private readonly decode: (ids: readonly number[]) => string;
 
-  /** Adds a token; returns the full stable text so far (which only ever grows). */
+  constructor(decode: (ids: readonly number[]) => string) {
+    this.decode = (ids) => (ids.length === 0 ? '' : decode(ids));
+  }
+
+  /** Adds a token; returns the full released text so far (which only ever grows). */
   push(id: number): string {
     this.ids.push(id);
-    const text = this.decode(this.ids);
-    let end = text.length;
-    while (end > 0 && text[end - 1] === '\uFFFD') end--;
-    while (end > 0 && /\s/.test(text[end - 1]!)) end--;
-    const stable = text.slice(0, end);
-    if (stable.length > this.released.length && stable.startsWith(this.released)) this.released = stable;
+    this.advance(false);
+    const stable = this.decoded.replace(/\s+$/, '');
+    if (stable.length > this.released.length) this.released = stable;
     return this.released;
   }
 
   /** All the text, once generation is over (a dangling partial character is dropped). */
   finish(): string {
-    const text = this.decode(this.ids).replace(/\uFFFD+$/, '');
-    if (text.startsWith(this.released)) this.released = text;
+    this.advance(true);
+    this.released = this.decoded;
     return this.released;
   }
 
   get text(): string {
     return this.released;
+  }
+
+  private advance(final: boolean): void {
+    const prefixText = this.decode(this.ids.slice(this.prefixOffset, this.readOffset));
+    let newText = this.decode(this.ids.slice(this.prefixOffset));
+    if (final) newText = newText.replace(/\uFFFD+$/, '');
+    else if (newText.endsWith('\uFFFD')) return;
+    if (newText.length <= prefixText.length || !newText.startsWith(prefixText)) return;
+    this.decoded += newText.slice(prefixText.length);
+    this.prefixOffset = this.readOffset;
+    this.readOffset = this.ids.length;
   }
 }

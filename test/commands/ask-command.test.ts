@@ -1,5 +1,5 @@
 import { execFile } from 'node:child_process';
-import { existsSync } from 'node:fs';
+import { existsSync, readdirSync, statSync } from 'node:fs';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
@@ -14,6 +14,19 @@ import type { ModelMessage } from '../../src/pipeline/vision-chat-model.js';
 import { fixtureDir, shapesImage } from '../pipeline/helpers/fixture.js';
 
 const run = promisify(execFile);
+
+/** Whether the compiled pipeline or ask command is missing or older than its source. */
+function distIsStale(root: string): boolean {
+  const sources = [
+    ...readdirSync(join(root, 'src/pipeline')).map((file) => `pipeline/${file}`),
+    'commands/ask-command.ts',
+    'cli.ts',
+  ].filter((file) => file.endsWith('.ts'));
+  return sources.some((file) => {
+    const built = join(root, 'dist', file.replace(/\.ts$/, '.js'));
+    return !existsSync(built) || statSync(built).mtimeMs < statSync(join(root, 'src', file)).mtimeMs;
+  });
+}
 
 function capture() {
   const stdout = new PassThrough();
@@ -139,8 +152,8 @@ describe('glimpse ask', () => {
 
   it('end to end: ./bin/glimpse ask on the fixture gives the token ids of a direct in-process run', async () => {
     const root = resolve('.');
-    if (!existsSync(join(root, 'dist/pipeline/onnx-llava-model.js'))) {
-      // npm test builds dist/ first; build it when a test run starts without it
+    if (distIsStale(root)) {
+      // npm test builds dist/ first; rebuild it when a test run starts from an older build
       await run('npx', ['tsc', '-p', 'tsconfig.build.json'], { cwd: root }).catch(() => undefined);
     }
     const { stdout } = await run(

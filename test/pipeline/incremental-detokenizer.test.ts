@@ -55,8 +55,9 @@ describe('IncrementalDetokenizer', () => {
   });
 
   it('drops a dangling partial character at the end', () => {
-    const detokenizer = new IncrementalDetokenizer(() => 'ok\uFFFD');
+    const detokenizer = new IncrementalDetokenizer((ids) => ids.map((id) => ['ok', '\uFFFD'][id]).join(''));
     expect(detokenizer.push(0)).toBe('ok');
+    expect(detokenizer.push(1)).toBe('ok');
     expect(detokenizer.finish()).toBe('ok');
   });
 });
