@@ -216,6 +216,28 @@ describe('OnnxLlavaModel.stream', () => {
     expect(await run()).toEqual(await run());
   });
 
+  it('image features and image tokens must agree (a processor_config that does not fit the encoder)', async () => {
+    const dir = await variant({
+      'processor_config.json': (json) => {
+        json.num_additional_image_tokens = 2; // → 577 tokens per image; the encoder gives 576
+      },
+    });
+    temps.push(dir);
+    const wrong = await OnnxLlavaModel.load({ dir, threads: 1 });
+    try {
+      expect(wrong.info.imageTokens).toBe(577);
+      const parts = await collect(wrong.stream({ messages: question('What?', await shapesImage(336, 336)) }));
+      const last = parts.at(-1);
+      expect(last?.type).toBe('error');
+      if (last?.type === 'error') {
+        expect(isGlimpseError(last.error, 'glimpse_model_invalid')).toBe(true);
+        expect(last.error.message).toMatch(/576 image features for 577 image tokens/);
+      }
+    } finally {
+      await wrong.close();
+    }
+  });
+
   it('a prompt longer than the context is glimpse_context_overflow', async () => {
     const dir = await variant({
       'config.json': (json) => {
