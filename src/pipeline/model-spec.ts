@@ -84,6 +84,9 @@ function ids(value: unknown): number[] {
   return [];
 }
 
+/** LLaVA variants whose processors tile each image into several views (their token counts differ). */
+const multiViewModelTypes = ['llava_next', 'llava_next_video', 'llava_onevision'];
+
 /** CLIPImageProcessor's defaults where a preprocessor_config.json leaves a key out. */
 function imageSpec(dir: string, pre: JsonObject, visionConfig: JsonObject): ImageProcessorSpec {
   const size = pre.size;
@@ -138,6 +141,12 @@ export function modelSpecOf(model: ModelDirectory): ModelSpec {
   const textConfig = isObject(config.text_config) ? config.text_config : config;
   const visionConfig = isObject(config.vision_config) ? config.vision_config : {};
   const modelType = typeof config.model_type === 'string' ? config.model_type : 'llava';
+  if (multiViewModelTypes.includes(modelType)) {
+    throw invalid(
+      dir,
+      `model_type ${modelType} tiles images into several views (anyres), which Glimpse does not do yet; use a llava (llava-1.5 style) export`,
+    );
+  }
 
   const imageTokenId = num(config.image_token_index) ?? num(config.image_token_id);
   if (imageTokenId === undefined) throw invalid(dir, 'config.json has no image_token_index');

@@ -77,6 +77,12 @@ describe('modelSpecOf', () => {
     expect((error as Error).message).toMatch(/224×224.*336×336/);
   });
 
+  it('refuses multi-view (anyres) variants with a clear message', async () => {
+    const files = await readModelDirectory(fixtureDir);
+    files.config = { ...files.config, model_type: 'llava_onevision' };
+    expect(() => modelSpecOf(files)).toThrow(/anyres/);
+  });
+
   it('a config without image_token_index is rejected', async () => {
     const files = await readModelDirectory(fixtureDir);
     const { image_token_index: _, ...rest } = files.config;
