@@ -74,7 +74,6 @@ function hideEmptyState() {
 }
 
 function addNotice(text, kind = 'info') {
-  hideEmptyState();
   const notice = element('div', `notice ${kind}`, text);
   notice.setAttribute('role', kind === 'error' ? 'alert' : 'status');
   elements.transcript.append(notice);
