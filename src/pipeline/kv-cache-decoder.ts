@@ -43,7 +43,7 @@ export class KvCacheDecoder {
 
   /** Runs the prompt (`[1, S, hidden]` embeddings) with an empty past; returns the last logits row. */
   async prefill(embeds: Float32Array, sequenceLength: number): Promise<Float32Array> {
-    this.dispose();
+    this.disposeCache();
     const empty: Record<string, Tensor> = {};
     for (const name of this.pastNames) {
       empty[name] = new Tensor('float32', new Float32Array(0), [

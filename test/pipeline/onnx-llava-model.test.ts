@@ -2,8 +2,9 @@ import { cp, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { listSupportedBackends } from 'onnxruntime-node';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { isGlimpseError } from '../../src/errors.js';
+import { KvCacheDecoder } from '../../src/pipeline/kv-cache-decoder.js';
 import { readModelDirectory } from '../../src/pipeline/model-directory.js';
 import { OnnxLlavaModel } from '../../src/pipeline/onnx-llava-model.js';
 import { assertFloat32Io, createLlavaSessions } from '../../src/pipeline/onnx-sessions.js';
@@ -204,6 +205,30 @@ describe('OnnxLlavaModel.stream', () => {
     // already aborted: nothing runs
     const early = await collect(model.stream({ messages: question('Hello') }, AbortSignal.abort()));
     expect(finishOf(early)).toMatchObject({ finishReason: 'abort', usage: { completionTokens: 0 } });
+  });
+
+  it('frees the KV cache when the consumer stops early or aborts', async () => {
+    const dispose = vi.spyOn(KvCacheDecoder.prototype, 'dispose');
+    try {
+      for await (const part of model.stream({
+        messages: question('Hello'),
+        temperature: 0,
+        maxNewTokens: 20,
+      })) {
+        if (part.type === 'text-delta') break;
+      }
+      expect(dispose).toHaveBeenCalledTimes(1);
+      const controller = new AbortController();
+      for await (const part of model.stream(
+        { messages: question('Hi'), maxNewTokens: 20 },
+        controller.signal,
+      )) {
+        if (part.type === 'text-delta') controller.abort();
+      }
+      expect(dispose).toHaveBeenCalledTimes(2);
+    } finally {
+      dispose.mockRestore();
+    }
   });
 
   it('the same seed samples the same tokens', async () => {

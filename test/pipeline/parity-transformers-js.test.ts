@@ -101,6 +101,32 @@ describe('greedy parity with transformers.js', () => {
     );
   });
 
+  it('greedy with a repetition penalty (over prompt and answer, image tokens included)', async () => {
+    const messages: ModelMessage[] = [
+      { role: 'user', content: [await shapesImage(336, 336), { type: 'text', text: 'Describe it.' }] },
+    ];
+    const inputs = await glimpse.buildInputs(messages);
+    let tokenIds: number[] = [];
+    for await (const part of glimpse.stream({
+      messages,
+      temperature: 0,
+      maxNewTokens: 24,
+      repetitionPenalty: 1.5,
+    })) {
+      if (part.type === 'finish') tokenIds = part.tokenIds ?? [];
+    }
+    const plain = await glimpseGreedy(glimpse, messages);
+    const expected = await reference.greedy(
+      inputs.prompt.inputIds,
+      inputs.pixelValues,
+      inputs.pixelShape,
+      24,
+      1.5,
+    );
+    expect(tokenIds).toEqual(expected);
+    expect(tokenIds.slice(0, maxNewTokens)).not.toEqual(plain.tokenIds);
+  });
+
   it('a text-only turn', async () => {
     await expectParity([{ role: 'user', content: [{ type: 'text', text: 'Say hello.' }] }], 0);
   });

@@ -21,6 +21,7 @@ export interface TransformersJsLlava {
     pixels: Float32Array | undefined,
     pixelShape: number[],
     maxNewTokens: number,
+    repetitionPenalty?: number,
   ): Promise<number[]>;
 }
 
@@ -36,7 +37,7 @@ export async function loadTransformersJs(dir: string): Promise<TransformersJsLla
     model,
     tokenizer,
     processor,
-    async greedy(inputIds, pixels, pixelShape, maxNewTokens) {
+    async greedy(inputIds, pixels, pixelShape, maxNewTokens, repetitionPenalty = 1) {
       const ids = BigInt64Array.from(inputIds, (value) => BigInt(value));
       const inputs: Record<string, Tensor> = {
         input_ids: new Tensor('int64', ids, [1, ids.length]),
@@ -47,6 +48,7 @@ export async function loadTransformersJs(dir: string): Promise<TransformersJsLla
         ...inputs,
         max_new_tokens: maxNewTokens,
         do_sample: false,
+        repetition_penalty: repetitionPenalty,
       })) as Tensor;
       const all = Array.from(output.data as BigInt64Array, Number);
       return all.slice(inputIds.length);
