@@ -132,6 +132,9 @@ export function toChwFloat32(image: RgbImage, spec: ImageProcessorSpec): Float32
   return out;
 }
 
+/** A shortest-edge resize of a very thin image would be enormous (1×1000 → 336×336000): refused. */
+const maxResizedPixels = 32_000_000;
+
 /** The 8-bit image just before rescale/normalise (what the vision tower sees), for tests and tools. */
 export async function preprocessToRgb(
   bytes: Uint8Array,
@@ -145,6 +148,16 @@ export async function preprocessToRgb(
     const target = spec.shortestEdge
       ? shortestEdgeSize(image.width, image.height, spec.shortestEdge)
       : spec.resizeTo!;
+    if (target.width * target.height > maxResizedPixels) {
+      throw new GlimpseError(
+        'glimpse_image_invalid',
+        `image ${name} (${image.width}×${image.height}) is too thin`,
+        {
+          userMessage: `"${name}" is too long and thin to read (${image.width}×${image.height}); crop it or use a wider image.`,
+          details: { name, width: image.width, height: image.height },
+        },
+      );
+    }
     image = await resizeBicubic(image, target.width, target.height);
   }
   if (spec.doCenterCrop) image = centerCrop(image, spec.cropSize.width, spec.cropSize.height);

@@ -102,6 +102,16 @@ describe('preprocessImage', () => {
     expect((await preprocessImage(new Uint8Array(wide), small)).length).toBe(3 * 128 * 128);
   });
 
+  it('refuses an image so thin that its shortest-edge resize would be enormous', async () => {
+    const thin = await solid(1, 2000, [0, 0, 0]).png().toBuffer();
+    const error = await preprocessImage(new Uint8Array(thin), spec, 'crop', 'thin.png').catch(
+      (caught: unknown) => caught,
+    );
+    expect(isGlimpseError(error, 'glimpse_image_invalid')).toBe(true);
+    // pad mode squares it first, so it works
+    expect((await preprocessImage(new Uint8Array(thin), spec, 'pad')).length).toBe(3 * 336 * 336);
+  });
+
   it('crop cuts the sides of a wide diagram; pad keeps them', async () => {
     // a wide image: white with black bars at the far left and right
     const bars = Buffer.from(
