@@ -1,5 +1,6 @@
 import { Tensor } from 'onnxruntime-node';
 import { GlimpseError } from '../errors.js';
+import { type FloatType, float32Data, floatTensor, inputFloatType } from './float16.js';
 import type { DecoderSpec } from './model-spec.js';
 import type { OnnxSession } from './onnx-sessions.js';
 
@@ -16,6 +17,8 @@ export class KvCacheDecoder {
   private readonly presentNames: string[];
   private cache: Record<string, Tensor> | undefined;
   private pastLength = 0;
+  private readonly embedsType: FloatType;
+  private readonly cacheType: FloatType;
 
   constructor(
     private readonly session: OnnxSession,
@@ -34,6 +37,9 @@ export class KvCacheDecoder {
         { userMessage: 'The model is not installed correctly.' },
       );
     }
+    // fp16 exports take and return float16; the pipeline works in float32 and converts at the edge
+    this.embedsType = inputFloatType(session, 'inputs_embeds');
+    this.cacheType = inputFloatType(session, this.pastNames[0]!);
   }
 
   /** tokens in the cache */
@@ -46,7 +52,7 @@ export class KvCacheDecoder {
     this.disposeCache();
     const empty: Record<string, Tensor> = {};
     for (const name of this.pastNames) {
-      empty[name] = new Tensor('float32', new Float32Array(0), [
+      empty[name] = floatTensor(this.cacheType, new Float32Array(0), [
         1,
         this.spec.numKeyValueHeads,
         0,
@@ -69,7 +75,7 @@ export class KvCacheDecoder {
     const positions = new BigInt64Array(sequenceLength);
     for (let i = 0; i < sequenceLength; i++) positions[i] = BigInt(this.pastLength + i);
     const feeds: Record<string, Tensor> = {
-      inputs_embeds: new Tensor('float32', embeds, [1, sequenceLength, this.spec.hiddenSize]),
+      inputs_embeds: floatTensor(this.embedsType, embeds, [1, sequenceLength, this.spec.hiddenSize]),
       attention_mask: new Tensor('int64', new BigInt64Array(total).fill(1n), [1, total]),
       ...this.cache,
     };
@@ -91,8 +97,7 @@ export class KvCacheDecoder {
     const logits = outputs.logits as Tensor;
     const vocab = logits.dims.at(-1)!;
     const rows = logits.dims.at(-2)!;
-    const data = logits.data as Float32Array;
-    const row = data.slice((rows - 1) * vocab, rows * vocab);
+    const row = float32Data(logits, (rows - 1) * vocab, rows * vocab);
     logits.dispose();
     return row;
   }

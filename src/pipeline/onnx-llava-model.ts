@@ -1,5 +1,6 @@
 import { Tensor } from 'onnxruntime-node';
 import { GlimpseError, toGlimpseError } from '../errors.js';
+import { float32Data, floatTensor, inputFloatType } from './float16.js';
 import { type ImageMode, preprocessImage } from './image-preprocess.js';
 import { IncrementalDetokenizer } from './incremental-detokenizer.js';
 import { KvCacheDecoder } from './kv-cache-decoder.js';
@@ -263,17 +264,14 @@ export class OnnxLlavaModel implements VisionChatModel {
     const outputName = this.sessions.vision.outputNames.includes('image_features')
       ? 'image_features'
       : this.sessions.vision.outputNames[0]!;
+    const type = inputFloatType(this.sessions.vision, inputName);
     for (let index = 0; index < count; index++) {
       if (signal?.aborted) break;
-      const pixels = new Tensor('float32', inputs.pixelValues.subarray(index * plane, (index + 1) * plane), [
-        1,
-        channels,
-        height,
-        width,
-      ]);
+      const data = inputs.pixelValues.subarray(index * plane, (index + 1) * plane);
+      const pixels = floatTensor(type, data, [1, channels, height, width]);
       const outputs = await this.sessions.vision.run({ [inputName]: pixels });
       const output = outputs[outputName] as Tensor;
-      features.push(Float32Array.from(output.data as Float32Array));
+      features.push(float32Data(output));
       output.dispose();
     }
     return features;
@@ -285,7 +283,7 @@ export class OnnxLlavaModel implements VisionChatModel {
     const data = BigInt64Array.from(ids, (id) => BigInt(id === imageId ? 0 : id));
     const outputs = await this.sessions.embed.run({ input_ids: new Tensor('int64', data, [1, ids.length]) });
     const output = (outputs.inputs_embeds ?? Object.values(outputs)[0]) as Tensor;
-    const embeds = Float32Array.from(output.data as Float32Array);
+    const embeds = float32Data(output);
     output.dispose();
     return embeds;
   }

@@ -66,22 +66,6 @@ function nativeLibraryDir(): string | undefined {
   }
 }
 
-/**
- * Glimpse feeds and reads float32 tensors (the fp32, q4, int8 and `quantized` exports keep float32
- * inputs and outputs); graphs with float16 inputs or outputs (fp16, q4f16) are refused up front.
- */
-export function assertFloat32Io(name: string, session: InferenceSession): void {
-  const metadata = [...(session.inputMetadata ?? []), ...(session.outputMetadata ?? [])];
-  const half = metadata.filter((item) => item.isTensor && item.type === 'float16').map((item) => item.name);
-  if (half.length > 0) {
-    throw new GlimpseError(
-      'glimpse_model_invalid',
-      `${name} has float16 inputs/outputs (${half.slice(0, 3).join(', ')}${half.length > 3 ? ', …' : ''}); Glimpse feeds float32 — use GLIMPSE_PRECISION=fp32, q4 or quantized`,
-      { userMessage: 'The model is not installed correctly.' },
-    );
-  }
-}
-
 /** Creates the three sessions once, at start; CUDA asked for but absent fails here, with the fix. */
 export async function createLlavaSessions(
   paths: OnnxGraphPaths,
@@ -103,9 +87,7 @@ export async function createLlavaSessions(
   const sessions: InferenceSession[] = [];
   try {
     for (const path of [paths.visionEncoder, paths.embedTokens, paths.decoder]) {
-      const session = await createSession(path, options);
-      sessions.push(session);
-      assertFloat32Io(path, session);
+      sessions.push(await createSession(path, options));
     }
   } catch (error) {
     await Promise.all(sessions.map((session) => session.release()));
