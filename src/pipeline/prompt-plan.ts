@@ -20,10 +20,17 @@ export interface PromptPlanOptions {
 
 /**
  * Turns model messages into chat-template messages: keeps at most `maxImages` images (the newest;
- * older ones are dropped with a warning the user sees) and gives an image-only last user turn the
- * default question.
+ * older ones are dropped with a warning the user sees), leaves out images in assistant turns, and
+ * gives an image-only last user turn the default question.
  */
-export function planPrompt(messages: readonly ModelMessage[], options: PromptPlanOptions): PromptPlan {
+export function planPrompt(input: readonly ModelMessage[], options: PromptPlanOptions): PromptPlan {
+  // the model reads images from the people in the conversation, not from its own turns (chat
+  // templates differ on whether they render an assistant's image at all)
+  const messages = input.map((message) =>
+    message.role === 'assistant'
+      ? { ...message, content: message.content.filter((part) => part.type !== 'image') }
+      : message,
+  );
   const total = messages.reduce(
     (sum, message) => sum + message.content.filter((part) => part.type === 'image').length,
     0,

@@ -33,6 +33,18 @@ describe('planPrompt', () => {
     ]);
   });
 
+  it('leaves out images in assistant turns (templates differ on rendering them)', () => {
+    const plan = planPrompt(
+      [
+        { role: 'user', content: [image('u'), text('what?')] },
+        { role: 'assistant', content: [image('a'), text('this')] },
+      ],
+      { maxImages: 4 },
+    );
+    expect(plan.images.map((part) => part.name)).toEqual(['u']);
+    expect(plan.messages[1]?.content).toEqual([text('this')]);
+  });
+
   it('gives an image without a question the default prompt', () => {
     const plan = planPrompt([{ role: 'user', content: [image('a')] }], { maxImages: 4 });
     expect(plan.messages[0]?.content).toEqual([{ type: 'image' }, text(defaultImagePrompt)]);
