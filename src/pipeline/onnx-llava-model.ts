@@ -129,7 +129,14 @@ export class OnnxLlavaModel implements VisionChatModel {
     const started = now();
     let inputs: LlavaInputs;
     try {
-      inputs = await this.buildInputs(request.messages);
+      // an already-aborted request skips the image work: the prompt alone gives the usage
+      inputs = signal?.aborted
+        ? {
+            prompt: this.prompt.build(request.messages),
+            pixelValues: new Float32Array(0),
+            pixelShape: [0, 3, 0, 0],
+          }
+        : await this.buildInputs(request.messages);
     } catch (error) {
       yield { type: 'error', error: toGlimpseError(error) };
       return;
