@@ -138,6 +138,14 @@ export function formatReport(report: BenchReport): string {
       )
       .join('  ')
       .trimEnd();
+  const stagesOf = (result: SideResult): string | undefined => {
+    const staged = result.samples.flatMap((sample) => (sample.stages ? [sample.stages] : []));
+    if (staged.length === 0) return undefined;
+    const median = (pick: (stages: (typeof staged)[number]) => number) =>
+      fixed(summarize(staged.map(pick)).median, 1);
+    return `${result.label} time to first token, median by stage: preprocess ${median((s) => s.preprocessMs)} ms, vision ${median((s) => s.visionMs)} ms, prefill ${median((s) => s.prefillMs)} ms`;
+  };
+  const stages = [stagesOf(peer), stagesOf(glimpse)].filter((line): line is string => line !== undefined);
   const parity = compareTokenIds(peer.parity, glimpse.parity);
   const timed = compareTokenIds(peer, glimpse);
   const runs = glimpse.samples.length;
@@ -151,6 +159,7 @@ export function formatReport(report: BenchReport): string {
     '',
     line(headers),
     ...table.map(line),
+    ...stages,
     '',
     `token ids identical: ${parity.identical ? 'yes' : 'no'} (${paritySize}×${paritySize} picture, which neither side resizes: ${parity.detail})`,
     `timed image, same ids: ${timed.identical ? 'yes' : 'no'} (${timed.detail})${

@@ -9,6 +9,8 @@ export interface RunSample {
   /** from the request to the complete answer */
   endToEndMs: number;
   generatedTokens: number;
+  /** where the time to first token went, where the side reports it (Glimpse does) */
+  stages?: { preprocessMs: number; visionMs: number; prefillMs: number };
 }
 
 /** What one side of the benchmark reports from its own child process. */

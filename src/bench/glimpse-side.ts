@@ -48,6 +48,11 @@ export async function loadGlimpseSide(dir: string, threads: number): Promise<Ben
           decodeTokensPerSecond: finish.timings.decodeTokensPerSecond,
           endToEndMs,
           generatedTokens: finish.usage.completionTokens,
+          stages: {
+            preprocessMs: finish.timings.preprocessMs,
+            visionMs: finish.timings.visionMs,
+            prefillMs: finish.timings.prefillMs,
+          },
         },
         promptIds,
         generatedIds: finish.tokenIds ?? [],
