@@ -145,6 +145,7 @@ export class OpenAICompatibleModel implements VisionChatModel {
   private readonly options: OpenAICompatibleModelOptions;
   private readonly fetchImpl: typeof fetch;
   private readonly controllers = new Set<AbortController>();
+  private closed = false;
 
   constructor(options: OpenAICompatibleModelOptions) {
     const { base, display } = splitUrl(options.url);
@@ -352,7 +353,7 @@ export class OpenAICompatibleModel implements VisionChatModel {
           signal: controller.signal,
         });
       } catch (error) {
-        if (signal?.aborted) {
+        if (signal?.aborted || this.closed) {
           yield await finish('abort');
           return;
         }
@@ -453,7 +454,7 @@ export class OpenAICompatibleModel implements VisionChatModel {
         }
       } catch (error) {
         if (done) return;
-        if (signal?.aborted) {
+        if (signal?.aborted || this.closed) {
           yield await finish('abort');
           return;
         }
@@ -486,7 +487,9 @@ export class OpenAICompatibleModel implements VisionChatModel {
     }
   }
 
+  /** Hangs up every answer in flight (each finishes with `abort`). */
   async close(): Promise<void> {
+    this.closed = true;
     for (const controller of this.controllers) controller.abort();
     this.controllers.clear();
   }

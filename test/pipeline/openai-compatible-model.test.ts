@@ -327,6 +327,44 @@ describe('OpenAICompatibleModel streaming', () => {
     }
   });
 
+  it('finishes with abort when the signal aborts before the headers come', async () => {
+    const server = createServer(() => {
+      // never answers
+    });
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    const { port } = server.address() as AddressInfo;
+    try {
+      const parts = await collect(
+        model({ url: `http://127.0.0.1:${port}` }).stream(request, AbortSignal.timeout(30)),
+      );
+      expect(parts).toHaveLength(1);
+      expect(parts[0]).toMatchObject({
+        type: 'finish',
+        finishReason: 'abort',
+        usage: { completionTokens: 0 },
+      });
+    } finally {
+      server.closeAllConnections();
+      await new Promise((resolve) => server.close(resolve));
+    }
+  });
+
+  it('close() hangs up the answers in flight, which finish with abort', async () => {
+    const server = await endlessServer(chunk('one '));
+    try {
+      const remote = model({ url: server.url });
+      const parts: ModelStreamPart[] = [];
+      for await (const part of remote.stream(request)) {
+        parts.push(part);
+        if (part.type === 'text-delta') await remote.close();
+      }
+      expect(parts.at(-1)).toMatchObject({ type: 'finish', finishReason: 'abort' });
+      await server.hungUp;
+    } finally {
+      await server.close();
+    }
+  });
+
   it('finishes with abort at once when the signal is already aborted', async () => {
     const parts = await collect(model().stream(request, AbortSignal.abort()));
     expect(parts).toHaveLength(1);
