@@ -43,6 +43,8 @@ export interface OpenAICompatibleModelOptions {
 const defaultContextLength = 4096;
 const defaultImageTokens = 576;
 const defaultFirstByteTimeoutMs = 60_000;
+/** how long to wait for the body to end after `data: [DONE]` */
+const afterDoneGraceMs = 1000;
 /** per message: role markers and separators of a typical chat template */
 const messageOverheadTokens = 4;
 /** BOS and the assistant prefix the template appends */
@@ -294,6 +296,7 @@ export class OpenAICompatibleModel implements VisionChatModel {
       timedOut = true;
       controller.abort();
     }, timeoutMs);
+    let graceTimer: NodeJS.Timeout | undefined;
     const clearTimer = () => {
       if (timer) clearTimeout(timer);
       timer = undefined;
@@ -392,6 +395,8 @@ export class OpenAICompatibleModel implements VisionChatModel {
           if (done) continue;
           if (data === '[DONE]') {
             done = true;
+            // the body ends right after [DONE]; one that does not is hung up on after a grace period
+            graceTimer = setTimeout(() => controller.abort(), afterDoneGraceMs);
             yield await finish(signal?.aborted ? 'abort' : (finishReason ?? 'stop'));
             continue;
           }
@@ -480,6 +485,7 @@ export class OpenAICompatibleModel implements VisionChatModel {
       yield await finish(finishReason);
     } finally {
       clearTimer();
+      clearTimeout(graceTimer);
       signal?.removeEventListener('abort', onAbort);
       // frees the connection when the consumer stops early; a no-op once the answer is complete
       controller.abort();

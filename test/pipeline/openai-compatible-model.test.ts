@@ -365,6 +365,17 @@ describe('OpenAICompatibleModel streaming', () => {
     }
   });
 
+  it('ends soon after [DONE] even when the server keeps the connection open', async () => {
+    const server = await endlessServer(chunk('ok', 'stop') + usageChunk + done);
+    try {
+      const parts = await collect(model({ url: server.url }).stream(request));
+      expect(parts.at(-1)).toMatchObject({ type: 'finish', finishReason: 'stop' });
+      await server.hungUp;
+    } finally {
+      await server.close();
+    }
+  });
+
   it('finishes with abort at once when the signal is already aborted', async () => {
     const parts = await collect(model().stream(request, AbortSignal.abort()));
     expect(parts).toHaveLength(1);
