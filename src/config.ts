@@ -77,6 +77,8 @@ export const envSchema = z.object({
   GLIMPSE_REMOTE_URL: urlString(['http:', 'https:']).optional(),
   GLIMPSE_REMOTE_API_KEY: nonEmpty.optional(),
   GLIMPSE_REMOTE_MODEL: nonEmpty.optional(),
+  GLIMPSE_REMOTE_CONTEXT_LENGTH: intString(256, 10_000_000).optional(),
+  GLIMPSE_REMOTE_IMAGE_TOKENS: intString(1, 100_000).default(576),
 
   GLIMPSE_SYSTEM_PROMPT: z.string().optional(),
   GLIMPSE_MAX_NEW_TOKENS: intString(1, 8192).default(256),
@@ -136,7 +138,15 @@ export interface Config {
         threads: number;
         imageMode: 'crop' | 'pad';
       }
-    | { provider: 'remote'; url: string; apiKey?: string; model: string };
+    | {
+        provider: 'remote';
+        url: string;
+        apiKey?: string;
+        model: string;
+        /** unset: the server's `max_model_len`, else 4096 */
+        contextLength?: number;
+        imageTokens: number;
+      };
   generation: GenerationDefaults & { systemPrompt?: string };
   images: { maxPerRequest: number; maxBytes: number; maxPixels: number };
   store: { sqlitePath: string; redisUrl?: string; historyTtlSeconds: number };
@@ -232,6 +242,8 @@ export function loadConfig(env: Record<string, string | undefined>): Config {
             url: e.GLIMPSE_REMOTE_URL!,
             model: e.GLIMPSE_REMOTE_MODEL!,
             ...(e.GLIMPSE_REMOTE_API_KEY ? { apiKey: e.GLIMPSE_REMOTE_API_KEY } : {}),
+            ...(e.GLIMPSE_REMOTE_CONTEXT_LENGTH ? { contextLength: e.GLIMPSE_REMOTE_CONTEXT_LENGTH } : {}),
+            imageTokens: e.GLIMPSE_REMOTE_IMAGE_TOKENS,
           }
         : {
             provider: 'onnx',

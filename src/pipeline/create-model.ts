@@ -12,6 +12,8 @@ export async function createModel(config: Config, logger: Logger): Promise<Visio
       url: config.model.url,
       model: config.model.model,
       ...(config.model.apiKey ? { apiKey: config.model.apiKey } : {}),
+      ...(config.model.contextLength ? { contextLength: config.model.contextLength } : {}),
+      imageTokens: config.model.imageTokens,
       maxImagesPerRequest: config.images.maxPerRequest,
       defaults: config.generation,
       logger,

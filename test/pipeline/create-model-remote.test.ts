@@ -45,3 +45,33 @@ describe('createModel with GLIMPSE_MODEL_PROVIDER=remote', () => {
     });
   });
 });
+
+describe('GLIMPSE_REMOTE_CONTEXT_LENGTH and GLIMPSE_REMOTE_IMAGE_TOKENS', () => {
+  it('override what the server reports and the LLaVA-1.5 default', async () => {
+    nock(origin)
+      .get('/v1/models')
+      .reply(200, { data: [{ id: 'm', max_model_len: 32768 }] });
+    const model = await createModel(
+      loadConfig({
+        GLIMPSE_MODEL_PROVIDER: 'remote',
+        GLIMPSE_REMOTE_URL: origin,
+        GLIMPSE_REMOTE_MODEL: 'm',
+        GLIMPSE_REMOTE_CONTEXT_LENGTH: '8192',
+        GLIMPSE_REMOTE_IMAGE_TOKENS: '2880',
+      }),
+      logger,
+    );
+    expect(model.info).toMatchObject({ contextLength: 8192, imageTokens: 2880 });
+  });
+
+  it('rejects a context length that is not a number', () => {
+    expect(() =>
+      loadConfig({
+        GLIMPSE_MODEL_PROVIDER: 'remote',
+        GLIMPSE_REMOTE_URL: origin,
+        GLIMPSE_REMOTE_MODEL: 'm',
+        GLIMPSE_REMOTE_CONTEXT_LENGTH: 'lots',
+      }),
+    ).toThrow(/GLIMPSE_REMOTE_CONTEXT_LENGTH/);
+  });
+});
