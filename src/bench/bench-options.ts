@@ -11,6 +11,8 @@ export interface BenchOptions {
   question: string;
   /** an image file to use instead of the built-in test picture */
   image?: string;
+  /** which ONNX files both sides load, by suffix (`fp32`, `fp16`, `q8`/`quantized`, `q4`, …) */
+  precision: string;
   /** onnxruntime intra-op threads for both sides; 0 = its default */
   threads: number;
   /** print the raw results as JSON after the table */
@@ -23,9 +25,12 @@ export const defaultBenchOptions: BenchOptions = {
   warmup: 1,
   maxNewTokens: 24,
   question: 'What colour is the circle?',
+  precision: 'fp32',
   threads: 0,
   json: false,
 };
+
+const precisions = ['fp32', 'fp16', 'q8', 'quantized', 'int8', 'uint8', 'q4', 'q4f16', 'bnb4'];
 
 export const benchUsage = `Usage: npm run bench -- [options]
 
@@ -38,6 +43,7 @@ in its own process, and prints them side by side.
   --max-new-tokens <n>   tokens to generate (default ${defaultBenchOptions.maxNewTokens})
   --question <text>      the question (default "${defaultBenchOptions.question}")
   --image <file>         an image file (default: a built-in 672×504 PNG of a circle and a square)
+  --precision <p>        ONNX files to load on both sides: ${precisions.join(', ')} (default fp32)
   --threads <n>          onnxruntime intra-op threads for both sides (default 0: its default)
   --json                 also print the raw results as JSON
   --help                 this text`;
@@ -64,6 +70,7 @@ export function parseBenchOptions(argv: readonly string[]): BenchOptions | undef
     question: { type: 'string' },
     image: { type: 'string' },
     threads: { type: 'string' },
+    precision: { type: 'string' },
     json: { type: 'boolean' },
     help: { type: 'boolean' },
   } as const;
@@ -78,12 +85,20 @@ export function parseBenchOptions(argv: readonly string[]): BenchOptions | undef
   const values = parsed.values;
   if (values.help) return undefined;
   const d = defaultBenchOptions;
+  const precision = values.precision ?? d.precision;
+  if (!precisions.includes(precision)) {
+    throw new GlimpseError(
+      'glimpse_usage',
+      `--precision expects one of ${precisions.join(', ')}, not '${precision}'`,
+    );
+  }
   return {
     model: values.model ?? d.model,
     runs: count('runs', values.runs, d.runs, 1),
     warmup: count('warmup', values.warmup, d.warmup, 0),
     maxNewTokens: count('max-new-tokens', values['max-new-tokens'], d.maxNewTokens, 1),
     question: values.question ?? d.question,
+    precision,
     threads: count('threads', values.threads, d.threads, 0),
     json: values.json ?? false,
     ...(values.image ? { image: values.image } : {}),

@@ -9,10 +9,10 @@ import type { BenchSide } from './bench-result.js';
  * every adapter uses. Time to first token and decode speed are the model's own timings (measured
  * at the sampled token, as the peer's streamer sees it); end-to-end is the whole stream.
  */
-export async function loadGlimpseSide(dir: string, threads: number): Promise<BenchSide> {
+export async function loadGlimpseSide(dir: string, threads: number, precision = 'fp32'): Promise<BenchSide> {
   const model = await OnnxLlavaModel.load({
     dir,
-    precision: 'fp32',
+    precision,
     device: 'cpu',
     threads,
     imageMode: 'crop',

@@ -62,7 +62,7 @@ async function main(argv: string[]): Promise<number> {
     const image = await benchImage(options.image);
     const cpu = cpus()[0]?.model.trim() ?? 'unknown CPU';
     const report = {
-      model: options.model,
+      model: options.precision === 'fp32' ? options.model : `${options.model} (${options.precision})`,
       image: `${image.width}×${image.height} ${image.mediaType.replace('image/', '').toUpperCase()}`,
       question: options.question,
       maxNewTokens: options.maxNewTokens,

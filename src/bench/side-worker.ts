@@ -34,8 +34,8 @@ export async function runSideWorker(side: SideName, options: BenchOptions): Prom
   const loadStart = performance.now();
   const bench: BenchSide =
     side === 'glimpse'
-      ? await loadGlimpseSide(options.model, options.threads)
-      : await loadTransformersPeer(options.model, options.threads);
+      ? await loadGlimpseSide(options.model, options.threads, options.precision)
+      : await loadTransformersPeer(options.model, options.threads, options.precision);
   await send({ type: 'ready', label: bench.label, loadMs: performance.now() - loadStart });
   await new Promise<void>((resolve, reject) => {
     let queue = Promise.resolve();

@@ -75,7 +75,11 @@ export async function readImageTokenRule(dir: string): Promise<ImageTokenRule> {
 }
 
 /** Loads transformers.js (a dev dependency) and the model in `dir`. */
-export async function loadTransformersPeer(dir: string, threads: number): Promise<BenchSide> {
+export async function loadTransformersPeer(
+  dir: string,
+  threads: number,
+  precision = 'fp32',
+): Promise<BenchSide> {
   let transformers: Transformers;
   try {
     transformers = await import('@huggingface/transformers');
@@ -98,7 +102,8 @@ export async function loadTransformersPeer(dir: string, threads: number): Promis
     image_processor: LoadedImageProcessor;
   };
   const model = (await LlavaForConditionalGeneration.from_pretrained(path, {
-    dtype: 'fp32',
+    // transformers.js calls Glimpse's `quantized` (the `_quantized` suffix) q8
+    dtype: (precision === 'quantized' ? 'q8' : precision) as 'fp32',
     device: 'cpu',
     ...(threads > 0 ? { session_options: { intraOpNumThreads: threads, interOpNumThreads: 1 } } : {}),
   })) as unknown as LoadedModel;

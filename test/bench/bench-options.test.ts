@@ -24,6 +24,8 @@ describe('parseBenchOptions', () => {
         'a.png',
         '--threads',
         '2',
+        '--precision',
+        'fp16',
         '--json',
       ]),
     ).toEqual({
@@ -34,6 +36,7 @@ describe('parseBenchOptions', () => {
       question: 'How many?',
       image: 'a.png',
       threads: 2,
+      precision: 'fp16',
       json: true,
     });
   });
@@ -45,6 +48,7 @@ describe('parseBenchOptions', () => {
   it('rejects bad numbers and unknown options with a usage error', () => {
     expect(() => parseBenchOptions(['--runs', '0'])).toThrow(/--runs expects a whole number of at least 1/);
     expect(() => parseBenchOptions(['--runs', 'many'])).toThrow(/--runs/);
+    expect(() => parseBenchOptions(['--precision', 'fp8'])).toThrow(/--precision expects one of/);
     expect(() => parseBenchOptions(['--fast'])).toThrow(expect.objectContaining({ code: 'glimpse_usage' }));
   });
 });
