@@ -1,6 +1,6 @@
 import { createHash } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
-import { basename } from 'node:path';
+import { basename, join } from 'node:path';
 import sharp from 'sharp';
 import type { ImagePart } from '../messages.js';
 
@@ -26,10 +26,32 @@ const mediaTypes: Record<string, string> = {
 };
 
 /**
- * The same picture at the model's input size (336×336 for CLIP-336): neither side resizes it,
- * so both must feed identical pixels, and the token ids can be compared exactly.
+ * The model's input size from its `preprocessor_config.json` (the crop, else the resize target;
+ * 336×336 for CLIP-336): the built-in picture at this size is resized by neither side, so both
+ * must feed identical pixels and the token ids can be compared exactly.
  */
-export const paritySize = 336;
+export async function paritySizeOf(dir: string): Promise<[number, number]> {
+  let config: Record<string, unknown> = {};
+  try {
+    config = JSON.parse(await readFile(join(dir, 'preprocessor_config.json'), 'utf8')) as Record<
+      string,
+      unknown
+    >;
+  } catch {
+    // the default below
+  }
+  const pick = (value: unknown): [number, number] | undefined => {
+    if (typeof value === 'number') return [value, value];
+    if (typeof value !== 'object' || value === null) return undefined;
+    const size = value as Record<string, unknown>;
+    if (typeof size.width === 'number' && typeof size.height === 'number') return [size.width, size.height];
+    if (typeof size.shortest_edge === 'number') return [size.shortest_edge, size.shortest_edge];
+    return undefined;
+  };
+  return (
+    (config.do_center_crop !== false ? pick(config.crop_size) : undefined) ?? pick(config.size) ?? [336, 336]
+  );
+}
 
 /**
  * The image both sides get, as Glimpse's ImagePart: a file, or the built-in picture at `size`

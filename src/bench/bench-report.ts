@@ -1,4 +1,3 @@
-import { paritySize } from './bench-image.js';
 import type { SideResult } from './bench-result.js';
 import { type Summary, summarize } from './bench-stats.js';
 
@@ -161,7 +160,7 @@ export function formatReport(report: BenchReport): string {
     ...table.map(line),
     ...stages,
     '',
-    `token ids identical: ${parity.identical ? 'yes' : 'no'} (${paritySize}×${paritySize} picture, which neither side resizes: ${parity.detail})`,
+    `token ids identical: ${parity.identical ? 'yes' : 'no'} (${glimpse.parity.image} picture, which neither side resizes: ${parity.detail})`,
     `timed image, same ids: ${timed.identical ? 'yes' : 'no'} (${timed.detail})${
       timed.identical
         ? ''

@@ -27,8 +27,8 @@ export interface SideResult {
   generatedIds: number[];
   /** the generated text of the last run */
   text: string;
-  /** the ids for the parity image (336×336: no resize on either side), untimed */
-  parity: { promptIds: number[]; generatedIds: number[] };
+  /** the ids for the parity picture (the model's input size: no resize on either side), untimed */
+  parity: { image: string; promptIds: number[]; generatedIds: number[] };
   /** the child process's peak resident set size, bytes */
   peakRssBytes: number;
 }

@@ -89,7 +89,11 @@ export class SideProcess {
       promptIds: this.last?.promptIds ?? [],
       generatedIds: this.last?.generatedIds ?? [],
       text: this.last?.text ?? '',
-      parity: { promptIds: finished.parity.promptIds, generatedIds: finished.parity.generatedIds },
+      parity: {
+        image: finished.parityImage,
+        promptIds: finished.parity.promptIds,
+        generatedIds: finished.parity.generatedIds,
+      },
       peakRssBytes: finished.peakRssBytes,
     };
   }

@@ -1,4 +1,4 @@
-import { benchImage, paritySize } from './bench-image.js';
+import { benchImage, paritySizeOf } from './bench-image.js';
 import type { BenchOptions } from './bench-options.js';
 import type { BenchSide, SideRun } from './bench-result.js';
 import { loadGlimpseSide } from './glimpse-side.js';
@@ -13,7 +13,7 @@ export type ParentMessage = { type: 'run' } | { type: 'finish' };
 export type WorkerMessage =
   | { type: 'ready'; label: string; loadMs: number }
   | { type: 'ran'; run: SideRun }
-  | { type: 'finished'; parity: SideRun; peakRssBytes: number }
+  | { type: 'finished'; parity: SideRun; parityImage: string; peakRssBytes: number }
   | { type: 'failed'; message: string };
 
 /**
@@ -45,13 +45,19 @@ export async function runSideWorker(side: SideName, options: BenchOptions): Prom
           if (message.type === 'run') {
             await send({ type: 'ran', run: await bench.run(image, options.question, options.maxNewTokens) });
           } else {
+            const size = await paritySizeOf(options.model);
             const parity = await bench.run(
-              await benchImage(undefined, [paritySize, paritySize]),
+              await benchImage(undefined, size),
               options.question,
               options.maxNewTokens,
             );
             await bench.dispose();
-            await send({ type: 'finished', parity, peakRssBytes: process.resourceUsage().maxRSS * 1024 });
+            await send({
+              type: 'finished',
+              parity,
+              parityImage: `${size[0]}×${size[1]}`,
+              peakRssBytes: process.resourceUsage().maxRSS * 1024,
+            });
             resolve();
           }
         })

@@ -11,7 +11,7 @@ function side(label: string, samples: RunSample[], generatedIds: number[], peakR
     promptIds: [1, 510, 510, 7],
     generatedIds,
     text: 'a red circle',
-    parity: { promptIds: [1, 510, 510, 7], generatedIds: [4, 5, 6] },
+    parity: { image: '336×336', promptIds: [1, 510, 510, 7], generatedIds: [4, 5, 6] },
     peakRssBytes,
   };
 }
@@ -89,7 +89,10 @@ describe('formatReport', () => {
   it('says no when the answers differ', () => {
     const differing = {
       ...report,
-      glimpse: { ...report.glimpse, parity: { promptIds: [1, 510, 510, 7], generatedIds: [4, 8, 6] } },
+      glimpse: {
+        ...report.glimpse,
+        parity: { image: '336×336', promptIds: [1, 510, 510, 7], generatedIds: [4, 8, 6] },
+      },
     };
     expect(formatReport(differing)).toContain('token ids identical: no (336×336 picture');
   });

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { benchImage, paritySize } from '../../src/bench/bench-image.js';
+import { benchImage, paritySizeOf } from '../../src/bench/bench-image.js';
 import { loadGlimpseSide } from '../../src/bench/glimpse-side.js';
 import { loadTransformersPeer } from '../../src/bench/transformers-peer.js';
 
@@ -7,7 +7,7 @@ const fixture = 'test/fixtures/tiny-llava-random';
 
 describe('the bench sides on the fixture', () => {
   it('agree token for token on the parity picture, which neither side resizes', async () => {
-    const image = await benchImage(undefined, [paritySize, paritySize]);
+    const image = await benchImage(undefined, await paritySizeOf(fixture));
     const glimpse = await loadGlimpseSide(fixture, 1);
     const peer = await loadTransformersPeer(fixture, 1);
     try {

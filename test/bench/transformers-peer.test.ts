@@ -1,6 +1,6 @@
 import { readFile } from 'node:fs/promises';
 import { describe, expect, it } from 'vitest';
-import { benchImage, paritySize } from '../../src/bench/bench-image.js';
+import { benchImage, paritySizeOf } from '../../src/bench/bench-image.js';
 import {
   expandImageTokens,
   hfImageTokenCount,
@@ -35,7 +35,7 @@ describe('transformers.js peer on the fixture', () => {
     };
     const peer = await loadTransformersPeer(fixture, 1);
     try {
-      const image = await benchImage(undefined, [paritySize, paritySize]);
+      const image = await benchImage(undefined, await paritySizeOf(fixture));
       const run = await peer.run(image, 'What colour is the circle?', 4);
       expect(run.promptIds).toEqual(expandImageTokens(reference.input_ids_before_image_expansion, 510, 576));
       expect(run.generatedIds).toHaveLength(4);
@@ -44,5 +44,12 @@ describe('transformers.js peer on the fixture', () => {
     } finally {
       await peer.dispose();
     }
+  });
+});
+
+describe('paritySizeOf', () => {
+  it("reads the model's input size from preprocessor_config.json", async () => {
+    expect(await paritySizeOf(fixture)).toEqual([336, 336]);
+    expect(await paritySizeOf('test/no-such-model')).toEqual([336, 336]);
   });
 });
