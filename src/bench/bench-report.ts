@@ -162,7 +162,7 @@ export function formatReport(report: BenchReport): string {
     '',
     `token ids identical: ${parity.identical ? 'yes' : 'no'} (${glimpse.parity.image} picture, which neither side resizes: ${parity.detail})`,
     `timed image, same ids: ${timed.identical ? 'yes' : 'no'} (${timed.detail})${
-      timed.identical
+      timed.identical || !parity.identical
         ? ''
         : ' — transformers.js resizes with an affine bicubic without antialiasing, Glimpse like PIL'
     }`,
