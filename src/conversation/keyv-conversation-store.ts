@@ -96,7 +96,7 @@ export class KeyvConversationStore implements ConversationStore {
     this.ttlMs = options.historyTtlSeconds * 1000;
     this.maxTurns = options.maxTurns ?? 200;
     this.logger = options.logger;
-    this.now = options.now ?? Date.now;
+    this.now = options.now ?? (() => Date.now());
     this.keyv.throwOnErrors = true;
     // keyv also emits what it throws; without a listener an 'error' event would crash the process
     this.keyv.on('error', (error: unknown) => {

@@ -20,7 +20,7 @@ export class RateLimiter {
 
   constructor(private readonly options: RateLimiterOptions) {
     this.windowMs = options.windowMs ?? 60_000;
-    this.now = options.now ?? Date.now;
+    this.now = options.now ?? (() => Date.now());
   }
 
   /** checks `key` and, when allowed, counts this event */
