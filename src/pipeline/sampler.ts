@@ -1,3 +1,4 @@
+import { GlimpseError } from '../errors.js';
 import { seededRandom } from './seeded-random.js';
 
 export interface SamplerOptions {
@@ -91,13 +92,17 @@ export class Sampler {
 }
 
 export function argmax(values: Float32Array): number {
-  let best = 0;
+  let best = -1;
   let bestValue = Number.NEGATIVE_INFINITY;
   for (let i = 0; i < values.length; i++) {
-    if (values[i]! > bestValue) {
+    if (values[i]! > bestValue || (best === -1 && values[i] === Number.NEGATIVE_INFINITY)) {
       bestValue = values[i]!;
       best = i;
     }
+  }
+  if (best === -1) {
+    // every logit NaN: a numeric failure (e.g. an overflowing half-precision graph), not a token
+    throw new GlimpseError('glimpse_model_failed', 'the model produced NaN logits');
   }
   return best;
 }

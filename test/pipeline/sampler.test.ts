@@ -14,6 +14,8 @@ describe('Sampler', () => {
   it('temperature 0 is greedy (argmax)', () => {
     expect(new Sampler({ temperature: 0 }).sample(logits)).toBe(1);
     expect(argmax(Float32Array.from([-5, -2, -3]))).toBe(1);
+    expect(argmax(Float32Array.from([Number.NaN, -2, Number.NaN]))).toBe(1);
+    expect(() => argmax(Float32Array.from([Number.NaN, Number.NaN]))).toThrow(/NaN logits/);
   });
 
   it('the same seed gives the same samples; another seed gives others', () => {
