@@ -139,7 +139,11 @@ class Tokenizer:
             if special:
                 ids.append(self.vocab[seg])
             else:
-                ids.extend(self._bpe(SPACE + seg.replace(" ", SPACE)))
+                # merges never cross a ▁ (training words start at one), so BPE over the whole
+                # piece equals BPE word by word: cache per word
+                for w in re.split(f"(?={SPACE})", SPACE + seg.replace(" ", SPACE)):
+                    if w:
+                        ids.extend(self._bpe(w))
         return ids
 
     def decode(self, ids, skip_special_tokens=True):

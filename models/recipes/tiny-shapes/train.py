@@ -1,0 +1,593 @@
+"""Train the embedded tiny-shapes LLaVA, end to end, in one command:
+
+    /usr/bin/python3 models/recipes/tiny-shapes/train.py --out models/tiny-shapes
+
+Stages (the LLaVA line's recipe, scaled down):
+  data     seeded scenes (scene-spec.json), rendered anti-aliased with augmentation
+  stage 0  CLIP: ViT image encoder + text encoder, contrastive (InfoNCE) on image–caption pairs
+           plus a multi-positive InfoNCE over the 48 "a {colour} {kind}" labels (zero-shot)
+  LM       a small Llama-style causal LM pretrained on the task text (dialogues without images)
+  stage 1  feature alignment: only the projector trains (vision encoder and LM frozen),
+           on "Describe the image." → caption
+  stage 2  visual instruction tuning: projector + LM (+ the vision encoder at a lower rate, see
+           --tune-vision) on multi-turn Q&A and two-turn follow-ups, loss on assistant tokens only
+  eval     a quick Python-side accuracy on a held-out seed
+  export   the standard ONNX layout + onnx/text_encoder.onnx and image_embeds for zero-shot
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import multiprocessing as mp
+import os
+import random
+import sys
+import time
+from dataclasses import asdict
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, HERE)
+sys.path.insert(0, os.path.join(HERE, "..", ".."))
+
+import scenes as S  # noqa: E402
+from tinyllava.bpe import Tokenizer, render_chat, train_bpe  # noqa: E402
+from tinyllava.corpus import task_corpus  # noqa: E402
+from tinyllava.model import (ClipTextConfig, ClipTextEncoder, Llava, LlavaConfig, TextConfig,  # noqa: E402
+                             VisionConfig)
+
+MEAN = torch.tensor([0.48145466, 0.4578275, 0.40821073]).view(1, 3, 1, 1)
+STD = torch.tensor([0.26862954, 0.26130258, 0.27577711]).view(1, 3, 1, 1)
+TRAIN_SEED = 20261127
+EVAL_SEED = 777
+ZS_MAX_LEN = 16
+T0 = time.time()
+
+
+def log(*a):
+    print(f"[{time.time() - T0:7.1f}s]", *a, flush=True)
+
+
+# ---------------------------------------------------------------------------------------------
+# data
+
+def _render_chunk(args):
+    seed, start, end, aug = args
+    spec = S.load_spec()
+    scs, imgs = [], []
+    for i in range(start, end):
+        sc = S.generate_scene(spec, seed, i)
+        rng = random.Random(f"aug:{seed}:{i}") if aug else None
+        scs.append(sc)
+        imgs.append(S.render(spec, sc, rng))
+    return scs, np.stack(imgs)
+
+
+def make_pool(seed, n, aug, workers=2):
+    chunks = [(seed, i, min(n, i + 500), aug) for i in range(0, n, 500)]
+    if workers > 1:
+        with mp.get_context("fork").Pool(workers) as pool:
+            res = pool.map(_render_chunk, chunks)
+    else:
+        res = [_render_chunk(c) for c in chunks]
+    scs = [s for r in res for s in r[0]]
+    imgs = np.concatenate([r[1] for r in res])
+    return scs, torch.from_numpy(imgs)  # uint8 [n, H, W, 3]
+
+
+DEV = torch.device("cpu")
+
+
+def to_pixels(u8):
+    x = u8.to(DEV).permute(0, 3, 1, 2).float() / 255.0
+    return (x - MEAN.to(DEV)) / STD.to(DEV)
+
+
+class Text:
+    """Tokenisation of chat conversations with per-token loss masks."""
+
+    def __init__(self, tok: Tokenizer, n_img: int):
+        self.tok = tok
+        self.n_img = n_img
+
+    def expand(self, ids):
+        out = []
+        for t in ids:
+            out.extend([t] * self.n_img if t == self.tok.image_id else [t])
+        return out
+
+    def conversation(self, turns, with_image=True):
+        """turns: [(question, answer)]. Returns (ids, target mask), the image in the first turn."""
+        msgs = []
+        ids_prev = []
+        pieces = []
+        for i, (q, a) in enumerate(turns):
+            content = [{"type": "image"}] if (i == 0 and with_image) else []
+            content.append({"type": "text", "text": q})
+            msgs.append({"role": "user", "content": content})
+            pieces.append((render_chat(msgs, add_generation_prompt=True), False))
+            msgs.append({"role": "assistant", "content": [{"type": "text", "text": a}]})
+            pieces.append((render_chat(msgs, add_generation_prompt=False), True))
+        ids, mask = [], []
+        for text, target in pieces:
+            cur = self.tok.encode(text)
+            assert cur[:len(ids_prev)] == ids_prev, (text, cur, ids_prev)
+            new = cur[len(ids_prev):]
+            ids.extend(new)
+            mask.extend([target] * len(new))
+            ids_prev = cur
+        # expand the image token
+        out_ids, out_mask = [], []
+        for t, m in zip(ids, mask):
+            k = self.n_img if t == self.tok.image_id else 1
+            out_ids.extend([t] * k)
+            out_mask.extend([m] * k)
+        return out_ids, out_mask
+
+    def batch(self, convs, pad_id):
+        L = max(len(c[0]) for c in convs)
+        ids = torch.full((len(convs), L), pad_id, dtype=torch.long)
+        am = torch.zeros((len(convs), L), dtype=torch.long)
+        labels = torch.full((len(convs), L), -100, dtype=torch.long)
+        for i, (c, m) in enumerate(convs):
+            ids[i, :len(c)] = torch.tensor(c)
+            am[i, :len(c)] = 1
+            lab = torch.tensor(c)
+            lab[~torch.tensor(m, dtype=torch.bool)] = -100
+            labels[i, :len(c)] = lab
+        # next-token: logits at t predict labels at t+1
+        return ids.to(DEV), am.to(DEV), labels.to(DEV)
+
+
+def sample_turns(spec, sc, rng, max_turns=4):
+    """A training dialogue about one scene: shuffled questions and possibly one follow-up."""
+    qs = [(q, a) for _, q, a in S.all_questions(spec, sc, rng)]
+    rng.shuffle(qs)
+    k = rng.randint(1, max_turns)
+    turns = qs[:k]
+    if rng.random() < 0.45:
+        fu = rng.choice(S.follow_ups(spec, sc, rng))
+        pos = rng.randint(0, len(turns)) if rng.random() < 0.5 else 0
+        turns = turns[:pos] + [(fu[1], fu[2]), (fu[3], fu[4])] + turns[pos:]
+        turns = turns[:max(max_turns, 2) + 1]
+    return turns
+
+
+def caption_text(spec, sc, rng):
+    """Stage-0 text for an image: its caption, or one of its shapes ("a red circle")."""
+    r = rng.random()
+    if r < 0.4:
+        return S.describe(spec, sc)
+    s = S.largest(sc) if r < 0.75 else rng.choice(sc["shapes"])
+    return S.phrase(s["colour"], s["kind"])
+
+
+def encode_labels(tok, texts, max_len=ZS_MAX_LEN):
+    """Zero-shot text tokenisation (what config.glimpse_zero_shot describes): BOS + BPE, right
+    padding with <pad>, truncation to max_len."""
+    rows = [tok.encode(t, add_special_tokens=True)[:max_len] for t in texts]
+    L = max(len(r) for r in rows)
+    ids = torch.full((len(rows), L), tok.pad_id, dtype=torch.long)
+    am = torch.zeros((len(rows), L), dtype=torch.long)
+    for i, r in enumerate(rows):
+        ids[i, :len(r)] = torch.tensor(r)
+        am[i, :len(r)] = 1
+    return ids.to(DEV), am.to(DEV)
+
+
+def cosine_lr(opt, step, total, base, warmup=50):
+    lr = base * min(1.0, (step + 1) / warmup) * (0.5 * (1 + math.cos(math.pi * min(1.0, step / total))) * 0.95 + 0.05)
+    for g in opt.param_groups:
+        g["lr"] = lr * g.get("scale", 1.0)
+
+
+# ---------------------------------------------------------------------------------------------
+# stages
+
+def stage0_clip(model, tenc, tok, spec, pool, args):
+    scs, imgs = pool
+    labels = [S.phrase(c, k) for c in spec["colours"] for k in spec["kinds"]]
+    lab_index = {l: i for i, l in enumerate(labels)}
+    lab_ids, lab_am = encode_labels(tok, labels)
+    logit_scale = torch.nn.Parameter(torch.tensor(math.log(1 / 0.07), device=DEV))
+    params = list(model.vision.parameters()) + list(tenc.parameters()) + [logit_scale]
+    opt = torch.optim.AdamW(params, lr=args.lr0, weight_decay=0.05)
+    rng = random.Random(1)
+    model.train()
+    tenc.train()
+    n = len(scs)
+    for step in range(args.steps0):
+        cosine_lr(opt, step, args.steps0, args.lr0)
+        idx = [rng.randrange(n) for _ in range(args.bs0)]
+        px = to_pixels(imgs[idx])
+        texts = [caption_text(spec, scs[i], rng) for i in idx]
+        t_ids, t_am = encode_labels(tok, texts, max_len=48)
+        ie = model.vision.image_embeds(px)
+        te = tenc(t_ids, t_am)
+        scale = logit_scale.exp().clamp(max=100)
+        # texts identical across the batch are positives too
+        same = torch.tensor([[a == b for b in texts] for a in texts], dtype=torch.float32, device=DEV)
+        li = scale * ie @ te.t()
+        loss_clip = 0.5 * (_multi_pos(li, same) + _multi_pos(li.t(), same))
+        # multi-positive InfoNCE over all 48 labels: every present pair is a positive
+        le = tenc(lab_ids, lab_am)
+        ll = scale * ie @ le.t()
+        pos = torch.zeros(len(idx), len(labels))
+        for r, i in enumerate(idx):
+            for s in scs[i]["shapes"]:
+                pos[r, lab_index[S.phrase(s["colour"], s["kind"])]] = 1
+        loss_lab = _multi_pos(ll, pos.to(DEV))
+        loss = loss_clip + loss_lab
+        opt.zero_grad()
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(params, 1.0)
+        opt.step()
+        if step % args.log_every == 0 or step == args.steps0 - 1:
+            log(f"stage0 step {step}/{args.steps0} clip {loss_clip.item():.3f} labels {loss_lab.item():.3f} scale {scale.item():.1f}")
+    return float(logit_scale.exp().clamp(max=100).item())
+
+
+def _multi_pos(logits, pos):
+    """-log of the softmax mass on the positives, averaged over rows."""
+    lse_all = torch.logsumexp(logits, dim=-1)
+    lse_pos = torch.logsumexp(logits.masked_fill(pos == 0, -1e9), dim=-1)
+    return (lse_all - lse_pos).mean()
+
+
+def lm_loss(logits, labels):
+    return F.cross_entropy(logits[:, :-1].reshape(-1, logits.shape[-1]), labels[:, 1:].reshape(-1), ignore_index=-100)
+
+
+def stage_lm(model, text, spec, pool, args):
+    scs, _ = pool
+    opt = torch.optim.AdamW(model.lm.parameters(), lr=args.lr_lm, weight_decay=0.01)
+    rng = random.Random(2)
+    model.train()
+    for step in range(args.steps_lm):
+        cosine_lr(opt, step, args.steps_lm, args.lr_lm)
+        convs = []
+        for _ in range(args.bs_lm):
+            sc = scs[rng.randrange(len(scs))]
+            ids, _m = text.conversation(sample_turns(spec, sc, rng), with_image=False)
+            convs.append((ids, [True] * len(ids)))
+        ids, am, labels = text.batch(convs, text.tok.pad_id)
+        labels[am == 0] = -100
+        logits, _ = model.lm(model.lm.embed_tokens(ids), am, (am.cumsum(-1) - 1).clamp(min=0))
+        loss = lm_loss(logits, labels)
+        opt.zero_grad()
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(model.lm.parameters(), 1.0)
+        opt.step()
+        if step % args.log_every == 0 or step == args.steps_lm - 1:
+            log(f"lm step {step}/{args.steps_lm} loss {loss.item():.3f}")
+
+
+def stage_vl(model, text, spec, pool, args, stage):
+    scs, imgs = pool
+    if stage == 1:
+        steps, bs, lr = args.steps1, args.bs1, args.lr1
+        groups = [{"params": list(model.projector.parameters()), "scale": 1.0}]
+        train_vision = False
+    else:
+        steps, bs, lr = args.steps2, args.bs2, args.lr2
+        groups = [{"params": list(model.projector.parameters()) + list(model.lm.parameters()), "scale": 1.0}]
+        train_vision = args.tune_vision
+        if train_vision:
+            groups.append({"params": list(model.vision.parameters()), "scale": args.vision_lr_scale})
+    for p in model.parameters():
+        p.requires_grad_(False)
+    for g in groups:
+        for p in g["params"]:
+            p.requires_grad_(True)
+    opt = torch.optim.AdamW(groups, lr=lr, weight_decay=0.01)
+    rng = random.Random(10 + stage)
+    model.train()
+    if not train_vision:
+        model.vision.eval()
+    for step in range(steps):
+        cosine_lr(opt, step, steps, lr)
+        idx = [rng.randrange(len(scs)) for _ in range(bs)]
+        convs = []
+        for i in idx:
+            if stage == 1:
+                turns = [(spec["questions"]["describe"]["q"], S.describe(spec, scs[i]))]
+            else:
+                turns = sample_turns(spec, scs[i], rng)
+            convs.append(text.conversation(turns))
+        ids, am, labels = text.batch(convs, text.tok.pad_id)
+        px = to_pixels(imgs[idx])
+        if train_vision:
+            feats = model.image_features(px)
+        else:
+            with torch.no_grad():
+                hs, _ = model.vision(px)
+                f = hs[model.cfg.vision_feature_layer][:, 1:]
+            feats = model.projector(f)
+        logits = model(ids, am, feats=feats)
+        loss = lm_loss(logits, labels)
+        opt.zero_grad()
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_([p for g in groups for p in g["params"]], 1.0)
+        opt.step()
+        if step % args.log_every == 0 or step == steps - 1:
+            log(f"stage{stage} step {step}/{steps} loss {loss.item():.4f}")
+    for p in model.parameters():
+        p.requires_grad_(True)
+
+
+# ---------------------------------------------------------------------------------------------
+# evaluation (Python side, quick)
+
+@torch.no_grad()
+def generate(model, text, prompts_ids, feats, max_new=40):
+    """Batched greedy decoding with a KV cache; prompts left-padded."""
+    tok = text.tok
+    B = len(prompts_ids)
+    L = max(len(p) for p in prompts_ids)
+    ids = torch.full((B, L), tok.pad_id, dtype=torch.long)
+    am = torch.zeros((B, L), dtype=torch.long)
+    for i, p in enumerate(prompts_ids):
+        ids[i, L - len(p):] = torch.tensor(p)
+        am[i, L - len(p):] = 1
+    ids, am = ids.to(DEV), am.to(DEV)
+    emb = model.merge(ids, feats)
+    pos = (am.cumsum(-1) - 1).clamp(min=0)
+    logits, past = model.lm(emb, am, pos)
+    nxt = logits[:, -1].argmax(-1)
+    out = [[] for _ in range(B)]
+    done = [False] * B
+    nxt_l = None
+    last_pos = pos[:, -1]
+    for _ in range(max_new):
+        nxt_l = nxt.tolist()
+        for i in range(B):
+            if not done[i]:
+                if nxt_l[i] == tok.eos_id:
+                    done[i] = True
+                else:
+                    out[i].append(nxt_l[i])
+        if all(done):
+            break
+        am = torch.cat([am, torch.ones(B, 1, dtype=torch.long, device=DEV)], dim=1)
+        last_pos = last_pos + 1
+        logits, past = model.lm(model.lm.embed_tokens(nxt.view(B, 1)), am, last_pos.view(B, 1), past)
+        nxt = logits[:, -1].argmax(-1)
+    return [tok.decode(o) for o in out]
+
+
+def norm_answer(s):
+    s = s.lower().strip()
+    return s[:-1] if s.endswith(".") else s
+
+
+def caption_complete(spec, sc, caption):
+    import re
+    text = re.sub(r"\s+", " ", caption.lower())
+    need = {}
+    for s in sc["shapes"]:
+        need[(s["colour"], s["kind"])] = need.get((s["colour"], s["kind"]), 0) + 1
+
+    def occ(p):
+        return len(re.findall(r"(?<![a-z])" + re.escape(p) + r"(?![a-z])", text))
+    for (c, k), n in need.items():
+        if occ(f"{c} {k}") < n and not (n > 1 and occ(f"{c} {spec['plural'][k]}") > 0):
+            return False
+    return True
+
+
+@torch.no_grad()
+def evaluate(model, tenc, text, spec, logit_scale, n=300, seed=EVAL_SEED, aug=False, bs=64):
+    model.eval()
+    tenc.eval()
+    scs, imgs = make_pool(seed, n, aug=aug, workers=1)
+    rng = random.Random(seed)
+    items = []  # (scene index, type, turns-so-far, expected)
+    for i, sc in enumerate(scs):
+        for typ, q, a in S.all_questions(spec, sc, rng):
+            items.append((i, typ, [(q, None)], a))
+        fus = S.follow_ups(spec, sc, rng)
+        fu = fus[i % len(fus)]
+        items.append((i, "followup:" + fu[0], [(fu[1], fu[2]), (fu[3], None)], fu[4]))
+    results = {}
+    captions_ok = []
+    for b in range(0, len(items), bs):
+        chunk = items[b:b + bs]
+        prompts = []
+        for i, typ, turns, _ in chunk:
+            msgs = []
+            for t, (q, a) in enumerate(turns):
+                content = ([{"type": "image"}] if t == 0 else []) + [{"type": "text", "text": q}]
+                msgs.append({"role": "user", "content": content})
+                if a is not None:
+                    msgs.append({"role": "assistant", "content": [{"type": "text", "text": a}]})
+            prompts.append(text.expand(text.tok.encode(render_chat(msgs, add_generation_prompt=True))))
+        px = to_pixels(imgs[[c[0] for c in chunk]])
+        feats = model.image_features(px)
+        outs = generate(model, text, prompts, feats)
+        for (i, typ, _, exp), got in zip(chunk, outs):
+            key = typ.split(":")[0]
+            results.setdefault(typ, []).append(norm_answer(got) == norm_answer(exp))
+            if key == "followup":
+                results.setdefault("followup", []).append(norm_answer(got) == norm_answer(exp))
+            if typ == "describe":
+                captions_ok.append(caption_complete(spec, scs[i], got))
+    # zero-shot
+    zs_ok = []
+    for i, sc in enumerate(scs):
+        labels, ans = S.zero_shot_case(spec, sc, rng)
+        ids, am = encode_labels(text.tok, labels)
+        te = tenc(ids, am)
+        ie = model.vision.image_embeds(to_pixels(imgs[i:i + 1]))
+        zs_ok.append(int((ie @ te.t()).argmax().item()) == ans)
+    acc = {k: sum(v) / len(v) for k, v in sorted(results.items())}
+    core = [x for k in ("colour", "shape", "count", "position") for x in results.get(k, [])]
+    summary = {
+        "qa_exact_colour_shape_count_position": sum(core) / len(core),
+        "qa_exact_all_types": sum(x for k, v in results.items() if not k.startswith("followup") for x in v)
+        / sum(len(v) for k, v in results.items() if not k.startswith("followup")),
+        "captions_complete": sum(captions_ok) / len(captions_ok),
+        "zero_shot_top1_of_8": sum(zs_ok) / len(zs_ok),
+        "followups": acc.get("followup", 0.0),
+        "per_type": acc,
+        "scenes": n,
+        "seed": seed,
+        "augmented_render": aug,
+    }
+    return summary
+
+
+# ---------------------------------------------------------------------------------------------
+
+def build(tok, args):
+    cfg = LlavaConfig(
+        vision=VisionConfig(image_size=128, patch_size=args.patch, hidden_size=args.vdim,
+                            intermediate_size=4 * args.vdim, num_hidden_layers=args.vlayers,
+                            num_attention_heads=args.vdim // 32, projection_dim=args.proj_dim),
+        text=TextConfig(vocab_size=len(tok), hidden_size=args.tdim, intermediate_size=args.tinter,
+                        num_hidden_layers=args.tlayers, num_attention_heads=args.theads,
+                        num_key_value_heads=args.tkv, max_position_embeddings=2048,
+                        tie_word_embeddings=True, bos_token_id=tok.bos_id, eos_token_id=tok.eos_id,
+                        pad_token_id=tok.pad_id),
+        image_token_index=tok.image_id, vision_feature_layer=-2, vision_feature_select_strategy="default",
+    )
+    model = Llava(cfg)
+    tenc = ClipTextEncoder(ClipTextConfig(vocab_size=len(tok), hidden_size=args.cdim, intermediate_size=4 * args.cdim,
+                                          num_hidden_layers=args.clayers, num_attention_heads=args.cdim // 32,
+                                          max_position_embeddings=48, projection_dim=args.proj_dim))
+    _init(model)
+    _init(tenc)
+    return model, tenc
+
+
+def _init(m):
+    for name, p in m.named_parameters():
+        if p.dim() >= 2 and "position_embedding" not in name:
+            torch.nn.init.normal_(p, std=0.02)
+        if name.endswith(("o_proj.weight", "down_proj.weight", "out_proj.weight", "fc2.weight")):
+            torch.nn.init.normal_(p, std=0.02 / math.sqrt(2))
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--out", default=os.path.join(HERE, "..", "..", "tiny-shapes"))
+    ap.add_argument("--device", default="cpu")
+    ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--pool", type=int, default=30000)
+    ap.add_argument("--workers", type=int, default=2)
+    ap.add_argument("--patch", type=int, default=16)
+    ap.add_argument("--vdim", type=int, default=128)
+    ap.add_argument("--vlayers", type=int, default=4)
+    ap.add_argument("--proj-dim", type=int, default=128)
+    ap.add_argument("--cdim", type=int, default=128)
+    ap.add_argument("--clayers", type=int, default=2)
+    ap.add_argument("--tdim", type=int, default=192)
+    ap.add_argument("--tinter", type=int, default=512)
+    ap.add_argument("--tlayers", type=int, default=4)
+    ap.add_argument("--theads", type=int, default=4)
+    ap.add_argument("--tkv", type=int, default=2)
+    ap.add_argument("--steps0", type=int, default=1500)
+    ap.add_argument("--bs0", type=int, default=64)
+    ap.add_argument("--lr0", type=float, default=2e-3)
+    ap.add_argument("--steps-lm", type=int, default=300)
+    ap.add_argument("--bs-lm", type=int, default=32)
+    ap.add_argument("--lr-lm", type=float, default=2e-3)
+    ap.add_argument("--steps1", type=int, default=300)
+    ap.add_argument("--bs1", type=int, default=32)
+    ap.add_argument("--lr1", type=float, default=2e-3)
+    ap.add_argument("--steps2", type=int, default=2500)
+    ap.add_argument("--bs2", type=int, default=32)
+    ap.add_argument("--lr2", type=float, default=1e-3)
+    ap.add_argument("--tune-vision", type=int, default=1)
+    ap.add_argument("--vision-lr-scale", type=float, default=0.3)
+    ap.add_argument("--eval-n", type=int, default=300)
+    ap.add_argument("--log-every", type=int, default=100)
+    ap.add_argument("--no-export", action="store_true")
+    ap.add_argument("--save-ckpt", default="")
+    ap.add_argument("--load-ckpt", default="")
+    args = ap.parse_args()
+    global DEV
+    DEV = torch.device(args.device)
+    torch.set_num_threads(args.threads)
+    torch.manual_seed(0)
+    random.seed(0)
+    spec = S.load_spec()
+    tok = Tokenizer(*train_bpe(task_corpus(spec), vocab_size=512))
+    model, tenc = build(tok, args)
+    model.to(DEV)
+    tenc.to(DEV)
+    text = Text(tok, model.num_image_tokens())
+    nparams = sum(p.numel() for p in model.parameters()) + sum(p.numel() for p in tenc.parameters())
+    log(f"vocab {len(tok)}; params {nparams / 1e6:.2f}M; image tokens {model.num_image_tokens()}; args {vars(args)}")
+    timings = {}
+    if args.load_ckpt:
+        ck = torch.load(args.load_ckpt, map_location=DEV)
+        model.load_state_dict(ck["model"])
+        tenc.load_state_dict(ck["tenc"])
+        logit_scale = ck["logit_scale"]
+    else:
+        t = time.time()
+        pool = make_pool(TRAIN_SEED, args.pool, aug=True, workers=args.workers)
+        timings["data"] = time.time() - t
+        log(f"rendered {args.pool} training scenes in {timings['data']:.1f}s")
+        t = time.time()
+        logit_scale = stage0_clip(model, tenc, tok, spec, pool, args)
+        timings["stage0_clip"] = time.time() - t
+        t = time.time()
+        stage_lm(model, text, spec, pool, args)
+        timings["lm_pretrain"] = time.time() - t
+        t = time.time()
+        stage_vl(model, text, spec, pool, args, stage=1)
+        timings["stage1_align"] = time.time() - t
+        t = time.time()
+        stage_vl(model, text, spec, pool, args, stage=2)
+        timings["stage2_instruct"] = time.time() - t
+        if args.save_ckpt:
+            cpu = lambda m: {k: v.detach().cpu() for k, v in m.state_dict().items()}  # noqa: E731
+            torch.save({"model": cpu(model), "tenc": cpu(tenc), "logit_scale": logit_scale,
+                        "args": vars(args)}, args.save_ckpt)
+    model.to(DEV)
+    tenc.to(DEV)
+    t = time.time()
+    ev = evaluate(model, tenc, text, spec, logit_scale, n=args.eval_n)
+    ev_aug = evaluate(model, tenc, text, spec, logit_scale, n=args.eval_n // 2, seed=EVAL_SEED + 1, aug=True)
+    timings["eval"] = time.time() - t
+    log("eval (held-out seed, plain render):", json.dumps(ev, indent=1))
+    log("eval (held-out seed, augmented render):", json.dumps({k: v for k, v in ev_aug.items() if k != "per_type"}))
+    if not args.no_export:
+        model.cpu()
+        tenc.cpu()
+        t = time.time()
+        export(model, tenc, tok, logit_scale, args.out)
+        timings["export"] = time.time() - t
+        with open(os.path.join(args.out, "training_report.json"), "w") as f:
+            json.dump({"timings_s": timings, "total_s": time.time() - T0, "eval": ev, "eval_augmented": ev_aug,
+                       "args": vars(args), "torch": torch.__version__, "threads": args.threads}, f, indent=2)
+            f.write("\n")
+    log("timings", json.dumps(timings), "total", f"{time.time() - T0:.0f}s")
+
+
+def export(model, tenc, tok, logit_scale, out):
+    from tinyllava.export import export_onnx, write_configs
+    model.eval()
+    tenc.eval()
+    zs = {"glimpse_zero_shot": {
+        "text_encoder": "onnx/text_encoder.onnx",
+        "logit_scale": round(logit_scale, 4),
+        "max_length": ZS_MAX_LEN,
+        "add_special_tokens": True,
+        "pad_token_id": tok.pad_id,
+        "padding_side": "right",
+        "image_embeds_output": "image_embeds",
+        "template": "{label}",
+    }}
+    write_configs(model, tok, out, extra_config=zs, name_or_path="glimpse/tiny-shapes")
+    export_onnx(model, out, text_encoder=tenc, with_embeds=True)
+    log("exported to", os.path.abspath(out))
+
+
+if __name__ == "__main__":
+    main()
