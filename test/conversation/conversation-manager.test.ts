@@ -281,6 +281,43 @@ describe('ConversationManager', () => {
     });
   });
 
+  it('cancels cleanly when the model answers the abort by throwing', async () => {
+    const model = new ScriptedModel();
+    let cleaned = false;
+    model.stream = (_request, signal) =>
+      (async function* throwing() {
+        try {
+          yield { type: 'text-delta' as const, text: 'so far' };
+          await new Promise((resolve) => signal?.addEventListener('abort', resolve));
+          throw new DOMException('aborted', 'AbortError');
+        } finally {
+          cleaned = true;
+        }
+      })();
+    const store = memoryStore();
+    const { logger } = recordingLogger();
+    const manager = createConversationManager({ model, store, logger, config: managerConfig() });
+    const reply = new RecordingReplyChannel({
+      onPart: (part) => {
+        if (part.type === 'text-delta') {
+          void manager.handle({
+            type: 'message-deleted',
+            platform: 'web',
+            conversationId: 'c',
+            messageId: 'm1',
+          });
+        }
+      },
+    });
+    await manager.handle(messageEvent(chatMessage('c', 'm1', 'go'), reply));
+    await until(() => cleaned, 'the model stream closed');
+    expect(reply.renders[0]!.parts.at(-1)).toMatchObject({ type: 'finish', interrupted: true });
+    expect((await store.load('c'))[1]).toMatchObject({
+      parts: [{ type: 'text', text: 'so far' }],
+      interrupted: true,
+    });
+  });
+
   it('fits history to the context: keeps the latest exchanges and warns in one line', async () => {
     // context 60, 20 kept for the answer → 40 prompt tokens; each exchange costs ~14
     const { model, manager } = setup({
