@@ -134,7 +134,10 @@ export class ConversationManager implements ChatEventHandler {
 
   private async onMessage(message: ChatMessage, reply: ReplyChannel): Promise<void> {
     const log = this.logger.child({ conversationId: message.conversationId, messageId: message.messageId });
-    if (message.author.isBot) return;
+    if (message.author.isBot) {
+      log.debug('message from a bot ignored');
+      return;
+    }
     if (this.stopping) return this.notify(reply, stoppingReply, 'info', log);
     if (textOf(message.parts) === '' && imagesOf(message.parts).length === 0) {
       log.info({ code: 'glimpse_usage' }, 'empty message ignored');
