@@ -1,4 +1,5 @@
 import type { IncomingMessage } from 'node:http';
+import { WebRequestError } from './web-request-error.js';
 
 export type BodyResult =
   | { ok: true; bytes: Buffer<ArrayBuffer> }
@@ -7,6 +8,7 @@ export type BodyResult =
 /**
  * Reads a request body of at most `limit` bytes. A larger body is read on and thrown away (up to
  * `drainLimit` more bytes) so the client still gets the answer; past that the socket is destroyed.
+ * A client that goes away mid-upload is a `web_upload_aborted` refusal.
  */
 export function readBody(
   request: IncomingMessage,
@@ -47,9 +49,14 @@ export function readBody(
     };
     const onError = (error: Error) => {
       cleanup();
-      reject(error);
+      reject(
+        new WebRequestError(400, 'web_upload_aborted', 'The upload was interrupted; please try again.', {
+          reason: error.message,
+          receivedBytes: received,
+        }),
+      );
     };
-    const onAborted = () => onError(new Error('request aborted by the client'));
+    const onAborted = () => onError(new Error('the client went away during the upload'));
     const cleanup = () => {
       request.off('data', onData);
       request.off('end', finish);

@@ -67,7 +67,11 @@ export class SseTestClient {
   }
 
   /** Resolves once `predicate` holds, failing after `timeoutMs` with what was seen. */
-  async until(predicate: (client: SseTestClient) => boolean, what: string, timeoutMs = 5000): Promise<void> {
+  async until(
+    predicate: (client: SseTestClient) => boolean,
+    what: string,
+    timeoutMs = 20_000,
+  ): Promise<void> {
     const deadline = Date.now() + timeoutMs;
     while (!predicate(this)) {
       if (Date.now() > deadline) {

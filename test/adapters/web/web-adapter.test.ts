@@ -221,7 +221,7 @@ describe('web adapter: sessions and streaming', () => {
     const { messageId } = (await (await harness.ask(sessionId, 'hi')).json()) as { messageId: string };
     await events.next('delta', messageId);
     events.close();
-    const deadline = Date.now() + 5000;
+    const deadline = Date.now() + 20_000;
     while (harness.handler.ofType('message-deleted').length === 0 && Date.now() < deadline) {
       await new Promise((resolve) => setTimeout(resolve, 20));
     }
@@ -263,7 +263,7 @@ describe('web adapter: sessions and streaming', () => {
     const { messageId } = (await (await harness.ask(created.sessionId, 'hi')).json()) as {
       messageId: string;
     };
-    const deadline = Date.now() + 5000;
+    const deadline = Date.now() + 20_000;
     while (!harness.model.calls[0]?.cleanedUp && Date.now() < deadline) {
       await new Promise((resolve) => setTimeout(resolve, 20));
     }

@@ -92,7 +92,7 @@ describe('web adapter: the page and its guards', () => {
     const refused = await fetch(`${harness.url}/api/sessions`, { method: 'POST' });
     expect(refused.status).toBe(503);
     first.events.close();
-    const deadline = Date.now() + 5000;
+    const deadline = Date.now() + 20_000;
     let status = 0;
     while (status !== 201 && Date.now() < deadline) {
       status = (await fetch(`${harness.url}/api/sessions`, { method: 'POST' })).status;

@@ -219,6 +219,8 @@ describe('web adapter: bad input gets a clear reply and a log line, never a mess
     });
     expect((await fetch(`${harness.url}/healthz`)).status).toBe(200);
     expect(harness.handler.events).toEqual([]);
+    await expect.poll(() => harness?.logs.some((line) => line.code === 'web_upload_aborted')).toBe(true);
+    expect(harness.logs.filter((line) => line.level >= 50)).toEqual([]);
   });
 
   it('answers unknown paths with 404 and wrong methods with 405, as JSON', async () => {
