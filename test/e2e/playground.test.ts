@@ -96,7 +96,9 @@ async function expectStreamed(page: Page, app: AppProcess, history: Snapshot[]):
   return final.text;
 }
 
-describe(`the playground in headless Chromium (model: ${hasEmbeddedModel ? 'tiny-shapes' : 'tiny-llava-random fallback'})`, () => {
+const title = `the playground in headless Chromium (model: ${hasEmbeddedModel ? 'tiny-shapes' : 'tiny-llava-random fallback'})`;
+
+describe(title, { timeout: 240_000 }, () => {
   let workDir: string;
   let app: AppProcess;
   let browser: BrowserContext;
