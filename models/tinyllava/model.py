@@ -28,6 +28,13 @@ class VisionConfig:
     num_attention_heads: int = 2
     projection_dim: int = 32  # CLIP embedding width (zero-shot head)
     layer_norm_eps: float = 1e-5
+    # "patch": CLIP's single patch conv. "conv": a small convolutional stem (3×3 stride-2 convs,
+    # then a conv to patch resolution) in its place, as in hybrid ViTs ("early convolutions help
+    # transformers see better"); same token grid, better shape recognition for tiny models.
+    stem: str = "patch"
+    stem_channels: int = 32
+    # "cls": CLIP's pooled CLS token; "mean": the mean of the last layer's patch tokens
+    pool: str = "cls"
 
 
 @dataclass
@@ -57,6 +64,7 @@ class ClipTextConfig:
     max_position_embeddings: int = 32
     projection_dim: int = 32
     layer_norm_eps: float = 1e-5
+    pool: str = "last"  # "last": the last attended token (CLIP's EOS pooling); "mean": masked mean
 
 
 @dataclass
@@ -118,7 +126,18 @@ class VisionTower(nn.Module):
         super().__init__()
         self.cfg = cfg
         d = cfg.hidden_size
-        self.patch_embedding = nn.Conv2d(3, d, cfg.patch_size, cfg.patch_size, bias=False)
+        if cfg.stem == "conv":
+            c = cfg.stem_channels
+            layers, cin, stride = [], 3, 1
+            while stride * 2 < cfg.patch_size:
+                cout = min(c * stride, 4 * c)
+                layers += [nn.Conv2d(cin, cout, 3, 2, 1), nn.GELU()]
+                cin, stride = cout, stride * 2
+            k = cfg.patch_size // stride
+            layers.append(nn.Conv2d(cin, d, k, k))
+            self.patch_embedding = nn.Sequential(*layers)
+        else:
+            self.patch_embedding = nn.Conv2d(3, d, cfg.patch_size, cfg.patch_size, bias=False)
         self.num_patches = (cfg.image_size // cfg.patch_size) ** 2
         self.class_embedding = nn.Parameter(torch.randn(d) * 0.02)
         self.position_embedding = nn.Parameter(torch.randn(self.num_patches + 1, d) * 0.02)
@@ -139,7 +158,7 @@ class VisionTower(nn.Module):
         for layer in self.layers:
             x = layer(x)
             hs.append(x)
-        pooled = self.post_layernorm(x[:, 0])
+        pooled = self.post_layernorm(x[:, 1:].mean(dim=1) if self.cfg.pool == "mean" else x[:, 0])
         return hs, pooled
 
     def image_embeds(self, pixel_values):
@@ -337,8 +356,12 @@ class ClipTextEncoder(nn.Module):
         for layer in self.layers:
             x = layer(x, bias)
         x = self.final_layer_norm(x)
-        last = (attention_mask.sum(-1) - 1).clamp(min=0)  # right padding
-        pooled = torch.gather(x, 1, last.view(b, 1, 1).expand(b, 1, x.shape[-1])).squeeze(1)
+        if self.cfg.pool == "mean":
+            m = attention_mask.unsqueeze(-1).to(x.dtype)
+            pooled = (x * m).sum(1) / m.sum(1).clamp(min=1.0)
+        else:
+            last = (attention_mask.sum(-1) - 1).clamp(min=0)  # right padding
+            pooled = torch.gather(x, 1, last.view(b, 1, 1).expand(b, 1, x.shape[-1])).squeeze(1)
         return F.normalize(self.text_projection(pooled), dim=-1)
 
 

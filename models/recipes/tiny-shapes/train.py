@@ -79,6 +79,25 @@ def make_pool(seed, n, aug, workers=2):
     return scs, torch.from_numpy(imgs)  # uint8 [n, H, W, 3]
 
 
+def patch_labels(spec, scs, patch):
+    """[n, grid*grid, 2]: (colour, kind) index + 1 of the shape whose box holds each patch centre
+    (0 = background), for the dense auxiliary loss of stage 0."""
+    colours = list(spec["colours"].keys())
+    kinds = spec["kinds"]
+    g = spec["imageSize"] // patch
+    centres = (np.arange(g) * patch + patch / 2.0)
+    out = np.zeros((len(scs), g, g, 2), dtype=np.int64)
+    for n, sc in enumerate(scs):
+        for s in sc["shapes"]:
+            h = s["size"] / 2
+            ys = (centres >= s["cy"] - h) & (centres <= s["cy"] + h)
+            xs = (centres >= s["cx"] - h) & (centres <= s["cx"] + h)
+            m = ys[:, None] & xs[None, :]
+            out[n][m, 0] = colours.index(s["colour"]) + 1
+            out[n][m, 1] = kinds.index(s["kind"]) + 1
+    return torch.from_numpy(out.reshape(len(scs), g * g, 2))
+
+
 DEV = torch.device("cpu")
 
 
@@ -100,8 +119,27 @@ class Text:
             out.extend([t] * self.n_img if t == self.tok.image_id else [t])
         return out
 
-    def conversation(self, turns, with_image=True):
-        """turns: [(question, answer)]. Returns (ids, target mask), the image in the first turn."""
+    def conversation(self, turns, with_image=True, check=False):
+        """turns: [(question, answer)]. Returns (ids, target mask), the image in the first turn.
+        Encoded piece by piece (user turns start after </s>, answers continue "ASSISTANT:"),
+        which equals encoding the rendered conversation at once (check=True verifies)."""
+        if check:
+            return self._conversation_checked(turns, with_image)
+        ids, mask = [], []
+        for i, (q, a) in enumerate(turns):
+            user = "USER: " + ("<image>\n" if (i == 0 and with_image) else "") + q + " ASSISTANT:"
+            u = self.tok.encode(user, add_special_tokens=(i == 0))
+            ans = self.tok.encode(" " + a + "</s>", add_special_tokens=False, continuation=True)
+            ids += u + ans
+            mask += [False] * len(u) + [True] * len(ans)
+        out_ids, out_mask = [], []
+        for t, m in zip(ids, mask):
+            k = self.n_img if t == self.tok.image_id else 1
+            out_ids.extend([t] * k)
+            out_mask.extend([m] * k)
+        return out_ids, out_mask
+
+    def _conversation_checked(self, turns, with_image=True):
         msgs = []
         ids_prev = []
         pieces = []
@@ -193,8 +231,17 @@ def stage0_clip(model, tenc, tok, spec, pool, args):
     labels = [S.phrase(c, k) for c in spec["colours"] for k in spec["kinds"]]
     lab_index = {l: i for i, l in enumerate(labels)}
     lab_ids, lab_am = encode_labels(tok, labels)
-    logit_scale = torch.nn.Parameter(torch.tensor(math.log(1 / 0.07), device=DEV))
+    logit_scale = torch.nn.Parameter(torch.tensor(math.log(args.scale_init), device=DEV))
     params = list(model.vision.parameters()) + list(tenc.parameters()) + [logit_scale]
+    # dense auxiliary head on the LLaVA feature layer (discarded after stage 0)
+    dense = torch.nn.Linear(model.cfg.vision.hidden_size, len(spec["colours"]) + 1 + len(spec["kinds"]) + 1).to(DEV)
+    plabels = patch_labels(spec, scs, model.cfg.vision.patch_size)
+    nc = len(spec["colours"]) + 1
+    if args.dense_aux > 0:
+        params += list(dense.parameters())
+    aux = ZeroShotAux(spec, model.cfg.vision.projection_dim).to(DEV)
+    if args.zs_aux > 0:
+        params += list(aux.parameters())
     opt = torch.optim.AdamW(params, lr=args.lr0, weight_decay=0.05)
     rng = random.Random(1)
     model.train()
@@ -206,7 +253,8 @@ def stage0_clip(model, tenc, tok, spec, pool, args):
         px = to_pixels(imgs[idx])
         texts = [caption_text(spec, scs[i], rng) for i in idx]
         t_ids, t_am = encode_labels(tok, texts, max_len=48)
-        ie = model.vision.image_embeds(px)
+        hs, pooled = model.vision(px)
+        ie = F.normalize(model.vision.visual_projection(pooled), dim=-1)
         te = tenc(t_ids, t_am)
         scale = logit_scale.exp().clamp(max=100)
         # texts identical across the batch are positives too
@@ -222,13 +270,53 @@ def stage0_clip(model, tenc, tok, spec, pool, args):
                 pos[r, lab_index[S.phrase(s["colour"], s["kind"])]] = 1
         loss_lab = _multi_pos(ll, pos.to(DEV))
         loss = loss_clip + loss_lab
+        if args.zs_aux > 0:
+            loss = loss + args.zs_aux * aux(ie, le, [scs[i] for i in idx])
+        if args.dense_aux > 0:
+            d = dense(hs[model.cfg.vision_feature_layer][:, 1:])
+            pl = plabels[idx].to(DEV)
+            loss_dense = F.cross_entropy(d[..., :nc].reshape(-1, nc), pl[..., 0].reshape(-1)) + \
+                F.cross_entropy(d[..., nc:].reshape(-1, d.shape[-1] - nc), pl[..., 1].reshape(-1))
+            loss = loss + args.dense_aux * loss_dense
+        else:
+            loss_dense = torch.zeros(())
         opt.zero_grad()
         loss.backward()
         torch.nn.utils.clip_grad_norm_(params, 1.0)
         opt.step()
         if step % args.log_every == 0 or step == args.steps0 - 1:
-            log(f"stage0 step {step}/{args.steps0} clip {loss_clip.item():.3f} labels {loss_lab.item():.3f} scale {scale.item():.1f}")
+            log(f"stage0 step {step}/{args.steps0} clip {loss_clip.item():.3f} labels {loss_lab.item():.3f} "
+                f"dense {loss_dense.item():.3f} scale {scale.item():.1f}")
     return float(logit_scale.exp().clamp(max=100).item())
+
+
+class ZeroShotAux(torch.nn.Module):
+    """Symmetry breaker for the contrastive heads: linear probes that make the image embedding
+    predict which colours and kinds are present (multi-label) and each label embedding predict
+    its colour and kind. Without them the joint InfoNCE sits for a long time on a plateau where
+    both sides encode colour only (loss log 6). Discarded after training."""
+
+    def __init__(self, spec, dim):
+        super().__init__()
+        self.colours = list(spec["colours"].keys())
+        self.kinds = spec["kinds"]
+        self.img = torch.nn.Linear(dim, len(self.colours) + len(self.kinds))
+        self.txt = torch.nn.Linear(dim, len(self.colours) + len(self.kinds))
+
+    def forward(self, ie, le, scenes):
+        nc = len(self.colours)
+        tgt = torch.zeros(len(scenes), nc + len(self.kinds), device=ie.device)
+        for r, sc in enumerate(scenes):
+            for s in sc["shapes"]:
+                tgt[r, self.colours.index(s["colour"])] = 1
+                tgt[r, nc + self.kinds.index(s["kind"])] = 1
+        li = F.binary_cross_entropy_with_logits(self.img(ie * 10), tgt)
+        # label embeddings: rows are colours × kinds in spec order
+        ci = torch.arange(nc, device=le.device).repeat_interleave(len(self.kinds))
+        ki = torch.arange(len(self.kinds), device=le.device).repeat(nc)
+        lt = self.txt(le * 10)
+        lt = F.cross_entropy(lt[:, :nc], ci) + F.cross_entropy(lt[:, nc:], ki)
+        return li + lt
 
 
 def _multi_pos(logits, pos):
@@ -446,7 +534,8 @@ def build(tok, args):
     cfg = LlavaConfig(
         vision=VisionConfig(image_size=128, patch_size=args.patch, hidden_size=args.vdim,
                             intermediate_size=4 * args.vdim, num_hidden_layers=args.vlayers,
-                            num_attention_heads=args.vdim // 32, projection_dim=args.proj_dim),
+                            num_attention_heads=args.vdim // 32, projection_dim=args.proj_dim,
+                            stem=args.stem, stem_channels=args.stem_ch, pool=args.pool_mode),
         text=TextConfig(vocab_size=len(tok), hidden_size=args.tdim, intermediate_size=args.tinter,
                         num_hidden_layers=args.tlayers, num_attention_heads=args.theads,
                         num_key_value_heads=args.tkv, max_position_embeddings=2048,
@@ -457,7 +546,8 @@ def build(tok, args):
     model = Llava(cfg)
     tenc = ClipTextEncoder(ClipTextConfig(vocab_size=len(tok), hidden_size=args.cdim, intermediate_size=4 * args.cdim,
                                           num_hidden_layers=args.clayers, num_attention_heads=args.cdim // 32,
-                                          max_position_embeddings=48, projection_dim=args.proj_dim))
+                                          max_position_embeddings=48, projection_dim=args.proj_dim,
+                                          pool=getattr(args, "text_pool", "last")))
     _init(model)
     _init(tenc)
     return model, tenc
@@ -481,6 +571,13 @@ def main():
     ap.add_argument("--patch", type=int, default=16)
     ap.add_argument("--vdim", type=int, default=128)
     ap.add_argument("--vlayers", type=int, default=4)
+    ap.add_argument("--stem", default="conv")
+    ap.add_argument("--stem-ch", type=int, default=32)
+    ap.add_argument("--pool-mode", default="mean")
+    ap.add_argument("--dense-aux", type=float, default=1.0)
+    ap.add_argument("--scale-init", type=float, default=30.0)
+    ap.add_argument("--zs-aux", type=float, default=3.0)
+    ap.add_argument("--text-pool", default="mean")
     ap.add_argument("--proj-dim", type=int, default=128)
     ap.add_argument("--cdim", type=int, default=128)
     ap.add_argument("--clayers", type=int, default=2)
@@ -489,7 +586,7 @@ def main():
     ap.add_argument("--tlayers", type=int, default=4)
     ap.add_argument("--theads", type=int, default=4)
     ap.add_argument("--tkv", type=int, default=2)
-    ap.add_argument("--steps0", type=int, default=1500)
+    ap.add_argument("--steps0", type=int, default=1200)
     ap.add_argument("--bs0", type=int, default=64)
     ap.add_argument("--lr0", type=float, default=2e-3)
     ap.add_argument("--steps-lm", type=int, default=300)
@@ -498,11 +595,11 @@ def main():
     ap.add_argument("--steps1", type=int, default=300)
     ap.add_argument("--bs1", type=int, default=32)
     ap.add_argument("--lr1", type=float, default=2e-3)
-    ap.add_argument("--steps2", type=int, default=2500)
+    ap.add_argument("--steps2", type=int, default=2600)
     ap.add_argument("--bs2", type=int, default=32)
     ap.add_argument("--lr2", type=float, default=1e-3)
     ap.add_argument("--tune-vision", type=int, default=1)
-    ap.add_argument("--vision-lr-scale", type=float, default=0.3)
+    ap.add_argument("--vision-lr-scale", type=float, default=1.0)
     ap.add_argument("--eval-n", type=int, default=300)
     ap.add_argument("--log-every", type=int, default=100)
     ap.add_argument("--no-export", action="store_true")

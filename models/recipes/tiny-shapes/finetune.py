@@ -1,0 +1,188 @@
+"""Continue a tiny-shapes checkpoint on CPU (used for the committed model, see models/README.md):
+
+    /usr/bin/python3 models/recipes/tiny-shapes/finetune.py --ckpt ck.pt --out models/tiny-shapes \
+        --zs-steps 600 --minutes 40
+
+  zero-shot head  retrains the vision encoder's LAST layer, its pooling, visual_projection and the
+                  text encoder (contrastive: multi-positive InfoNCE over the 48 labels + caption
+                  InfoNCE) on precomputed layer -2 states. The LLaVA features (layer -2) do not
+                  change, so this cannot hurt the chat model.
+  stage 2 (more)  continues visual instruction tuning of projector + LM on precomputed layer -2
+                  features (vision frozen), for a wall-clock budget.
+  eval, export    as train.py.
+"""
+import argparse
+import math
+import os
+import random
+import sys
+import time
+
+import torch
+import torch.nn.functional as F
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, HERE)
+sys.path.insert(0, os.path.join(HERE, "..", ".."))
+
+import scenes as S  # noqa: E402
+import train as T  # noqa: E402
+from tinyllava.bpe import Tokenizer, train_bpe  # noqa: E402
+from tinyllava.corpus import task_corpus  # noqa: E402
+
+log = T.log
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--ckpt", required=True)
+    ap.add_argument("--out", default=os.path.join(HERE, "..", "..", "tiny-shapes"))
+    ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--pool", type=int, default=6000)
+    ap.add_argument("--zs-steps", type=int, default=600)
+    ap.add_argument("--zs-bs", type=int, default=64)
+    ap.add_argument("--zs-lr", type=float, default=2e-3)
+    ap.add_argument("--text-pool", default="mean")
+    ap.add_argument("--zs-clip-w", type=float, default=0.25)
+    ap.add_argument("--zs-aux-w", type=float, default=3.0)
+    ap.add_argument("--minutes", type=float, default=40)
+    ap.add_argument("--bs2", type=int, default=32)
+    ap.add_argument("--lr2", type=float, default=4e-4)
+    ap.add_argument("--eval-n", type=int, default=300)
+    ap.add_argument("--save-ckpt", default="")
+    args = ap.parse_args()
+    torch.set_num_threads(args.threads)
+    torch.manual_seed(0)
+    ck = torch.load(args.ckpt, map_location="cpu")
+
+    class A:
+        pass
+    a = A()
+    for k, v in ck["args"].items():
+        setattr(a, k.replace("-", "_"), v)
+    spec = S.load_spec()
+    tok = Tokenizer(*train_bpe(task_corpus(spec), vocab_size=512))
+    model, tenc = T.build(tok, a)
+    model.load_state_dict(ck["model"])
+    tenc.load_state_dict(ck["tenc"])
+    tenc.cfg.pool = args.text_pool
+    logit_scale = ck["logit_scale"]
+    text = T.Text(tok, model.num_image_tokens())
+    log(f"loaded {args.ckpt}; args {vars(args)}")
+
+    scs, imgs = T.make_pool(T.TRAIN_SEED + 1, args.pool, aug=True)
+    log(f"rendered {args.pool} scenes")
+    model.eval()
+    L = model.cfg.vision_feature_layer
+    with torch.no_grad():
+        feats = []
+        for i in range(0, len(scs), 256):
+            hs, _ = model.vision(T.to_pixels(imgs[i:i + 256]))
+            feats.append(hs[L])
+        H = torch.cat(feats)  # [n, 65, d] the LLaVA feature layer (input of the last layer)
+    log(f"precomputed layer {L} states {tuple(H.shape)}")
+    assert L == -2
+
+    # ---- zero-shot head -------------------------------------------------------------------
+    if args.zs_steps > 0:
+        v = model.vision
+        labels = [S.phrase(c, k) for c in spec["colours"] for k in spec["kinds"]]
+        lab_index = {l: i for i, l in enumerate(labels)}
+        lab_ids, lab_am = T.encode_labels(tok, labels)
+        ls = torch.nn.Parameter(torch.tensor(math.log(max(logit_scale, 10.0))))
+        aux = T.ZeroShotAux(spec, v.cfg.projection_dim)
+        params = list(v.layers[-1].parameters()) + list(v.post_layernorm.parameters()) + \
+            list(v.visual_projection.parameters()) + list(tenc.parameters()) + [ls] + list(aux.parameters())
+        opt = torch.optim.AdamW(params, lr=args.zs_lr, weight_decay=0.01)
+        rng = random.Random(3)
+        tenc.train()
+        v.train()
+        for step in range(args.zs_steps):
+            T.cosine_lr(opt, step, args.zs_steps, args.zs_lr)
+            idx = [rng.randrange(len(scs)) for _ in range(args.zs_bs)]
+            x = v.layers[-1](H[idx])
+            pooled = v.post_layernorm(x[:, 1:].mean(1) if v.cfg.pool == "mean" else x[:, 0])
+            ie = F.normalize(v.visual_projection(pooled), dim=-1)
+            scale = ls.exp().clamp(max=100)
+            le = tenc(lab_ids, lab_am)
+            pos = torch.zeros(len(idx), len(labels))
+            for r, i in enumerate(idx):
+                for s in scs[i]["shapes"]:
+                    pos[r, lab_index[S.phrase(s["colour"], s["kind"])]] = 1
+            loss_lab = T._multi_pos(scale * ie @ le.t(), pos)
+            texts = [T.caption_text(spec, scs[i], rng) for i in idx]
+            t_ids, t_am = T.encode_labels(tok, texts, max_len=48)
+            te = tenc(t_ids, t_am)
+            same = torch.tensor([[p == q for q in texts] for p in texts], dtype=torch.float32)
+            li = scale * ie @ te.t()
+            loss_clip = 0.5 * (T._multi_pos(li, same) + T._multi_pos(li.t(), same))
+            loss_aux = aux(ie, le, [scs[i] for i in idx])
+            loss = loss_lab + args.zs_clip_w * loss_clip + args.zs_aux_w * loss_aux
+            opt.zero_grad()
+            loss.backward()
+            torch.nn.utils.clip_grad_norm_(params, 1.0)
+            opt.step()
+            if step % 50 == 0 or step == args.zs_steps - 1:
+                log(f"zero-shot step {step}/{args.zs_steps} labels {loss_lab.item():.3f} clip {loss_clip.item():.3f} aux {loss_aux.item():.3f} scale {scale.item():.1f}")
+        logit_scale = float(ls.exp().clamp(max=100).item())
+        tenc.eval()
+        v.eval()
+
+    # ---- more stage 2 ---------------------------------------------------------------------
+    if args.minutes > 0:
+        for p in model.parameters():
+            p.requires_grad_(False)
+        params = list(model.projector.parameters()) + list(model.lm.parameters())
+        for p in params:
+            p.requires_grad_(True)
+        opt = torch.optim.AdamW(params, lr=args.lr2, weight_decay=0.01)
+        rng = random.Random(12)
+        model.lm.train()
+        model.projector.train()
+        deadline = time.time() + args.minutes * 60
+        t_start = time.time()
+        step, total = 0, None
+        while time.time() < deadline:
+            if step == 10:
+                per = (time.time() - t_start) / 10
+                total = max(20, int(args.minutes * 60 / per))
+                log(f"stage2+ {per:.2f}s/step → about {total} steps")
+            lr = args.lr2 if total is None else args.lr2 * (0.05 + 0.95 * 0.5 * (1 + math.cos(math.pi * min(1.0, step / total))))
+            for g in opt.param_groups:
+                g["lr"] = lr
+            idx = [rng.randrange(len(scs)) for _ in range(args.bs2)]
+            convs = [text.conversation(T.sample_turns(spec, scs[i], rng)) for i in idx]
+            ids, am, lab = text.batch(convs, tok.pad_id)
+            f = model.projector(H[idx][:, 1:])
+            loss = T.lm_loss(model(ids, am, feats=f), lab)
+            opt.zero_grad()
+            loss.backward()
+            torch.nn.utils.clip_grad_norm_(params, 1.0)
+            opt.step()
+            if step % 50 == 0:
+                log(f"stage2+ step {step} loss {loss.item():.4f} lr {lr:.2e}")
+            step += 1
+        log(f"stage2+ done: {step} steps")
+        for p in model.parameters():
+            p.requires_grad_(True)
+
+    model.eval()
+    if args.save_ckpt:
+        torch.save({"model": model.state_dict(), "tenc": tenc.state_dict(), "logit_scale": logit_scale,
+                    "args": ck["args"], "text_pool": args.text_pool}, args.save_ckpt)
+    import json
+    t = time.time()
+    ev = T.evaluate(model, tenc, text, spec, logit_scale, n=args.eval_n)
+    ev_aug = T.evaluate(model, tenc, text, spec, logit_scale, n=args.eval_n // 2, seed=T.EVAL_SEED + 1, aug=True)
+    log("eval (held-out seed, plain render):", json.dumps(ev, indent=1))
+    log("eval (held-out seed, augmented render):", json.dumps({k: v for k, v in ev_aug.items() if k != "per_type"}))
+    T.export(model, tenc, tok, logit_scale, args.out)
+    with open(os.path.join(args.out, "training_report.json"), "w") as fh:
+        json.dump({"base_checkpoint_args": ck["args"], "finetune_args": vars(args), "eval": ev,
+                   "eval_augmented": ev_aug, "finetune_s": time.time() - T.T0, "torch": torch.__version__}, fh, indent=2)
+        fh.write("\n")
+    log("done", f"{time.time() - T.T0:.0f}s")
+
+
+if __name__ == "__main__":
+    main()
