@@ -133,17 +133,26 @@ class Tokenizer:
             self._cache[piece] = ids
         return ids
 
-    def encode(self, text, add_special_tokens=True):
+    def encode(self, text, add_special_tokens=True, continuation=False):
+        """continuation=True: `text` continues a piece of text that did not end at a special
+        token, so its first segment gets no ▁ prepended (encode(a + b) == encode(a) +
+        encode(b, False, True) when b starts with a space or a special token)."""
         ids = [self.bos_id] if add_special_tokens else []
+        first = True
         for seg, special in _split_specials(text, self.specials):
             if special:
                 ids.append(self.vocab[seg])
+            elif continuation and first:
+                for w in re.split(f"(?={SPACE})", seg.replace(" ", SPACE)):
+                    if w:
+                        ids.extend(self._bpe(w))
             else:
                 # merges never cross a ▁ (training words start at one), so BPE over the whole
                 # piece equals BPE word by word: cache per word
                 for w in re.split(f"(?={SPACE})", SPACE + seg.replace(" ", SPACE)):
                     if w:
                         ids.extend(self._bpe(w))
+            first = False
         return ids
 
     def decode(self, ids, skip_special_tokens=True):

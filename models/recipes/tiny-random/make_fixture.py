@@ -117,7 +117,6 @@ def main():
         "greedy_new_tokens": gen,
         "greedy_text": tok.decode(gen),
         "min_top2_logit_margin": min(margins),
-        "pixel_mean_sample": float(px.mean()),
     }
     with open(os.path.join(out, "reference.json"), "w", encoding="utf-8") as f:
         json.dump(ref, f, ensure_ascii=False, indent=2)
