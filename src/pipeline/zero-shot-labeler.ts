@@ -37,6 +37,12 @@ export interface ZeroShotSettings {
   maxLength: number;
   addSpecialTokens: boolean;
   padTokenId: number;
+  /** optional: `right` (default) or `left` */
+  paddingSide: 'right' | 'left';
+  /** optional: the vision encoder's embedding output (default `image_embeds`) */
+  imageEmbedsOutput: string;
+  /** optional: how a label becomes the encoded text, `{label}` by default ("a photo of {label}") */
+  template: string;
 }
 
 export interface ZeroShotLoadOptions {
@@ -71,6 +77,15 @@ export function zeroShotSettingsOf(dir: string, config: JsonObject): ZeroShotSet
   if (typeof value?.add_special_tokens !== 'boolean')
     problems.push('add_special_tokens must be true or false');
   if (!Number.isInteger(value?.pad_token_id)) problems.push('pad_token_id must be an integer');
+  if (value?.padding_side !== undefined && value.padding_side !== 'right' && value.padding_side !== 'left')
+    problems.push('padding_side must be "right" or "left"');
+  if (value?.image_embeds_output !== undefined && typeof value.image_embeds_output !== 'string')
+    problems.push('image_embeds_output must be an output name');
+  if (
+    value?.template !== undefined &&
+    (typeof value.template !== 'string' || !value.template.includes('{label}'))
+  )
+    problems.push('template must contain {label}');
   if (problems.length > 0) {
     throw new GlimpseError(
       'glimpse_model_invalid',
@@ -84,6 +99,9 @@ export function zeroShotSettingsOf(dir: string, config: JsonObject): ZeroShotSet
     maxLength: value.max_length as number,
     addSpecialTokens: value.add_special_tokens as boolean,
     padTokenId: value.pad_token_id as number,
+    paddingSide: value.padding_side === 'left' ? 'left' : 'right',
+    imageEmbedsOutput: (value.image_embeds_output as string | undefined) ?? 'image_embeds',
+    template: (value.template as string | undefined) ?? '{label}',
   };
 }
 
@@ -171,9 +189,12 @@ export class ZeroShotLabeler implements ImageLabeler {
         },
       );
     }
-    if (!vision.outputNames.includes('image_embeds')) {
+    if (!vision.outputNames.includes(settings.imageEmbedsOutput)) {
       await Promise.all([vision.release(), text.release()]);
-      throw unsupported(model.dir, `${join('onnx', 'vision_encoder.onnx')} has no image_embeds output`);
+      throw unsupported(
+        model.dir,
+        `${join('onnx', 'vision_encoder.onnx')} has no ${settings.imageEmbedsOutput} output`,
+      );
     }
     for (const name of ['input_ids', 'attention_mask']) {
       if (!text.inputNames.includes(name)) {
@@ -237,8 +258,9 @@ export class ZeroShotLabeler implements ImageLabeler {
     const { height, width } = this.imageSpec.outputSize;
     const input = new ort.Tensor('float32', pixels, [1, 3, height, width]);
     try {
-      const result = await this.vision.run({ [this.vision.inputNames[0]!]: input }, ['image_embeds']);
-      return l2normalize(new Float32Array(result.image_embeds!.data as Float32Array));
+      const name = this.settings.imageEmbedsOutput;
+      const result = await this.vision.run({ [this.vision.inputNames[0]!]: input }, [name]);
+      return l2normalize(new Float32Array(result[name]!.data as Float32Array));
     } catch (error) {
       throw new GlimpseError('glimpse_model_failed', `the vision encoder failed: ${String(error)}`, {
         cause: error,
@@ -246,22 +268,23 @@ export class ZeroShotLabeler implements ImageLabeler {
     }
   }
 
-  /** Label embeddings, batched with right padding (the encoder pools at the last attended token). */
+  /** Label embeddings, batched and padded on the configured side (masked out by attention_mask). */
   private async embedTexts(labels: readonly string[], signal?: AbortSignal): Promise<Float32Array[]> {
     const missing = [...new Set(labels.filter((label) => !this.textCache.has(label)))];
     if (missing.length > 0) {
       signal?.throwIfAborted();
-      const { maxLength, addSpecialTokens, padTokenId } = this.settings;
+      const { maxLength, addSpecialTokens, padTokenId, paddingSide, template } = this.settings;
       const encoded = missing.map((label) =>
-        this.tokenizer.encode(label, addSpecialTokens).slice(0, maxLength),
+        this.tokenizer.encode(template.replaceAll('{label}', label), addSpecialTokens).slice(0, maxLength),
       );
       const length = Math.max(1, ...encoded.map((ids) => ids.length));
       const ids = new BigInt64Array(missing.length * length).fill(BigInt(padTokenId));
       const mask = new BigInt64Array(missing.length * length);
       encoded.forEach((tokens, row) => {
+        const offset = paddingSide === 'left' ? length - tokens.length : 0;
         tokens.forEach((id, col) => {
-          ids[row * length + col] = BigInt(id);
-          mask[row * length + col] = 1n;
+          ids[row * length + offset + col] = BigInt(id);
+          mask[row * length + offset + col] = 1n;
         });
       });
       let data: Float32Array;

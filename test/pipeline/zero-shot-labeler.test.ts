@@ -33,9 +33,20 @@ describe('zero-shot settings and scoring', () => {
       maxLength: 32,
       addSpecialTokens: true,
       padTokenId: 0,
+      paddingSide: 'right',
+      imageEmbedsOutput: 'image_embeds',
+      template: '{label}',
     });
     expect(() =>
-      zeroShotSettingsOf('m', { glimpse_zero_shot: { text_encoder: 3, logit_scale: -1, max_length: 0 } }),
+      zeroShotSettingsOf('m', {
+        glimpse_zero_shot: {
+          text_encoder: 3,
+          logit_scale: -1,
+          max_length: 0,
+          padding_side: 'middle',
+          template: 'x',
+        },
+      }),
     ).toThrowError(
       expect.objectContaining({
         code: 'glimpse_model_invalid',
