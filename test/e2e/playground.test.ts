@@ -238,6 +238,7 @@ describe(title, { timeout: 240_000 }, () => {
     const shots = process.env.GLIMPSE_E2E_SCREENSHOTS;
     if (shots) {
       mkdirSync(shots, { recursive: true });
+      await page.emulateMedia({ reducedMotion: 'reduce' });
       await page.screenshot({ path: join(shots, 'playground-phone.png') });
       await page.setViewportSize({ width: 1280, height: 800 });
       await page.screenshot({ path: join(shots, 'playground-desktop.png') });
