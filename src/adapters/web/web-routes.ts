@@ -53,23 +53,29 @@ export function createWebRoutes(context: WebRoutesContext) {
     isBot: false,
   });
 
+  /** Hands an event to the manager without waiting; `handle` resolves once the event is dealt with. */
   const dispatch = (event: ChatEvent, session: WebSession, messageId: string) => {
-    context.handler.handle(event).catch((error: unknown) => {
-      const coded = toGlimpseError(error);
-      logger.error(
-        {
-          err: coded,
-          code: coded.code,
-          conversationId: session.conversationId,
-          messageId,
-          event: event.type,
-        },
-        'conversation handler failed',
-      );
-      session.publish('error', { messageId, message: coded.userMessage });
-      session.publish('done', { messageId });
-      session.endTurn(messageId);
-    });
+    Promise.resolve()
+      .then(() => context.handler.handle(event))
+      .then(() => {
+        if (event.type === 'message') session.endTurn(messageId);
+      })
+      .catch((error: unknown) => {
+        const coded = toGlimpseError(error);
+        logger.error(
+          {
+            err: coded,
+            code: coded.code,
+            conversationId: session.conversationId,
+            messageId,
+            event: event.type,
+          },
+          'conversation handler failed',
+        );
+        session.publish('error', { messageId, message: coded.userMessage });
+        session.publish('done', { messageId });
+        session.endTurn(messageId);
+      });
   };
 
   const cancelTurns = (session: WebSession, reason: string) => {
