@@ -13,11 +13,8 @@ import { launchChromium } from './chromium-browser.js';
  */
 
 const repoRoot = resolve(import.meta.dirname, '../..');
-const embeddedModel = join(repoRoot, 'models/tiny-shapes');
-/** until the embedded model is trained, the random-weight fixture: it streams, but talks nonsense */
-const fallbackModel = join(repoRoot, 'test/fixtures/tiny-llava-random');
-const hasEmbeddedModel = existsSync(join(embeddedModel, 'config.json'));
-const modelDir = hasEmbeddedModel ? embeddedModel : fallbackModel;
+/** the embedded model (models/tiny-shapes), which answers the scene spec's questions */
+const modelDir = join(repoRoot, 'models/tiny-shapes');
 
 /** the scene spec's answer matching: lowercase, trimmed, one trailing period removed */
 const normalize = (answer: string) => answer.trim().toLowerCase().replace(/\.$/, '');
@@ -96,9 +93,7 @@ async function expectStreamed(page: Page, app: AppProcess, history: Snapshot[]):
   return final.text;
 }
 
-const title = `the playground in headless Chromium (model: ${hasEmbeddedModel ? 'tiny-shapes' : 'tiny-llava-random fallback'})`;
-
-describe(title, { timeout: 240_000 }, () => {
+describe('the playground in headless Chromium, on the embedded model', { timeout: 240_000 }, () => {
   let workDir: string;
   let app: AppProcess;
   let browser: BrowserContext;
@@ -111,7 +106,6 @@ describe(title, { timeout: 240_000 }, () => {
       env: {
         GLIMPSE_MODEL_DIR: modelDir,
         GLIMPSE_STORE_PATH: join(workDir, 'data/glimpse.sqlite'),
-        ...(hasEmbeddedModel ? {} : { GLIMPSE_MAX_NEW_TOKENS: '24' }),
       },
     });
     browser = await launchChromium();
@@ -154,7 +148,7 @@ describe(title, { timeout: 240_000 }, () => {
     expect(await page.textContent('#attachment-name')).toBe('red-circle.png');
 
     const first = await expectStreamed(page, app, await ask(page, 'What colour is the circle?'));
-    if (hasEmbeddedModel) expect(normalize(first)).toBe('red');
+    expect(normalize(first)).toBe('red');
     expect(await page.isVisible('#attachment')).toBe(false);
     expect(await page.locator('.turn.user img.image').count()).toBe(1);
     // the answer's timings are shown under it
@@ -163,7 +157,7 @@ describe(title, { timeout: 240_000 }, () => {
     expect(meta).toMatch(/tok\/s/);
 
     const second = await expectStreamed(page, app, await ask(page, 'How many circles are there?'));
-    if (hasEmbeddedModel) expect(normalize(second)).toBe('one');
+    expect(normalize(second)).toBe('one');
     expect(await page.locator('.turn.assistant[data-state="done"]').count()).toBe(2);
 
     // the store holds the conversation (SQLite in the temporary directory)
