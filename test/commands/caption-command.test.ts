@@ -87,7 +87,7 @@ describe('glimpse caption', () => {
   it('reports a missing model directory with its code', async () => {
     const path = await imageFile();
     const io = capture();
-    expect(await main(['caption', '--model', 'no/such/model', path], io)).toBe(1);
+    expect(await main(['caption', '--model', 'no/such/model', path], io), io.err()).toBe(1);
     expect(io.err()).toMatch(/glimpse_model_missing_file/);
   });
 });

@@ -69,7 +69,7 @@ describe('glimpse label', () => {
       ['label', '--model', 'test/fixtures/tiny-llava-random', '--image', await imageFile(), 'a'],
       io,
     );
-    expect(code).toBe(1);
+    expect(code, io.err()).toBe(1);
     expect(io.err()).toMatch(/no zero-shot label support.*\[glimpse_zero_shot_unsupported\]/s);
   });
 
