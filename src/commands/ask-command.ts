@@ -3,11 +3,11 @@ import { dirname, resolve } from 'node:path';
 import { type CliCommand, parseCommandArgs, UsageError } from '../cli.js';
 import type { Config } from '../config.js';
 import { GlimpseError } from '../errors.js';
-import { ingestImage } from '../ingest/image-ingest.js';
 import { createLogger } from '../logger.js';
 import type { ImagePart, TextPart } from '../messages.js';
 import { createModel } from '../pipeline/create-model.js';
 import type { FinishPart, ModelMessage } from '../pipeline/vision-chat-model.js';
+import { readImageFile, withModelDir } from './command-model.js';
 
 const usage = `Usage: glimpse ask [options] "<question>"
 
@@ -38,16 +38,6 @@ function parseNumber(flag: string, value: string | undefined, integer: boolean):
   return parsed;
 }
 
-async function loadImage(path: string, config: Config): Promise<ImagePart> {
-  let bytes: Buffer;
-  try {
-    bytes = await readFile(path);
-  } catch (error) {
-    throw new UsageError(`cannot read image '${path}': ${(error as Error).message}`);
-  }
-  return ingestImage(new Uint8Array(bytes), path, config.images);
-}
-
 /** Reads a `--messages` file; image paths are relative to the file. */
 export async function readMessagesFile(path: string, config: Config): Promise<ModelMessage[]> {
   let raw: unknown;
@@ -71,7 +61,7 @@ export async function readMessagesFile(path: string, config: Config): Promise<Mo
       if (part.type === 'text' && typeof part.text === 'string')
         parts.push({ type: 'text', text: part.text });
       else if (part.type === 'image' && typeof part.path === 'string') {
-        parts.push(await loadImage(resolve(dirname(path), part.path), config));
+        parts.push(await readImageFile(resolve(dirname(path), part.path), config));
       } else throw new UsageError(`--messages[${index}].content: ${messagesSchemaHint}`);
     }
     messages.push({ role, content: parts });
@@ -98,11 +88,7 @@ export const askCommand: CliCommand = {
     });
     if (positionals.length > 1)
       throw new UsageError('put the question in quotes: glimpse ask "what is this?"');
-    const config = io.loadConfig();
-    if (values.model) {
-      if (config.model.provider !== 'onnx') throw new UsageError('--model needs GLIMPSE_MODEL_PROVIDER=onnx');
-      config.model = { ...config.model, dir: values.model };
-    }
+    const config = withModelDir(io.loadConfig(), values.model);
     const maxNewTokens =
       parseNumber('max-tokens', values['max-tokens'], true) ?? config.generation.maxNewTokens;
     const temperature =
@@ -115,7 +101,7 @@ export const askCommand: CliCommand = {
     const system = values.system ?? config.generation.systemPrompt;
     if (system) messages.push({ role: 'system', content: [{ type: 'text', text: system }] });
     if (values.messages) messages.push(...(await readMessagesFile(values.messages, config)));
-    const images = await Promise.all((values.image ?? []).map((path) => loadImage(path, config)));
+    const images = await Promise.all((values.image ?? []).map((path) => readImageFile(path, config)));
     const question = positionals[0]?.trim() ?? '';
     if (!question && images.length === 0) throw new UsageError('give a question, an --image, or both');
     messages.push({

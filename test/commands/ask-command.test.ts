@@ -3,7 +3,6 @@ import { existsSync, readdirSync, statSync } from 'node:fs';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
-import { PassThrough } from 'node:stream';
 import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { main } from '../../src/cli.js';
@@ -11,6 +10,7 @@ import { loadConfig } from '../../src/config.js';
 import { ingestImage } from '../../src/ingest/image-ingest.js';
 import { OnnxLlavaModel } from '../../src/pipeline/onnx-llava-model.js';
 import type { ModelMessage } from '../../src/pipeline/vision-chat-model.js';
+import { captureIo } from '../fakes/captured-io.js';
 import { fixtureDir, shapesImage } from '../pipeline/helpers/fixture.js';
 
 const run = promisify(execFile);
@@ -26,20 +26,6 @@ function distIsStale(root: string): boolean {
     const built = join(root, 'dist', file.replace(/\.ts$/, '.js'));
     return !existsSync(built) || statSync(built).mtimeMs < statSync(join(root, 'src', file)).mtimeMs;
   });
-}
-
-function capture() {
-  const stdout = new PassThrough();
-  const stderr = new PassThrough();
-  let out = '';
-  let err = '';
-  stdout.on('data', (chunk) => {
-    out += chunk;
-  });
-  stderr.on('data', (chunk) => {
-    err += chunk;
-  });
-  return { stdout, stderr, out: () => out, err: () => err, loadConfig: () => loadConfig({}) };
 }
 
 interface AskJson {
@@ -77,7 +63,7 @@ describe('glimpse ask', () => {
   });
 
   it('prints one JSON object {text, tokenIds, usage, timings} with --json', async () => {
-    const io = capture();
+    const io = captureIo(() => loadConfig({}));
     const code = await main(
       [
         'ask',
@@ -127,26 +113,26 @@ describe('glimpse ask', () => {
         { role: 'assistant', content: [{ type: 'text', text: 'Shapes.' }] },
       ]),
     );
-    const io = capture();
+    const io = captureIo(() => loadConfig({}));
     const code = await main(
       ['ask', '--model', fixtureDir, '--messages', messages, '--max-tokens', '4', '--json', 'Which colour?'],
       io,
     );
     expect(code).toBe(0);
     expect((JSON.parse(io.out()) as AskJson).usage.imageTokens).toBe(576);
-    const plain = capture();
+    const plain = captureIo(() => loadConfig({}));
     expect(await main(['ask', '--model', fixtureDir, '--max-tokens', '3', 'Hello'], plain)).toBe(0);
     expect(plain.out().endsWith('\n')).toBe(true);
   });
 
   it('a model directory with a missing file fails with its name and exit code 1', async () => {
-    const io = capture();
+    const io = captureIo(() => loadConfig({}));
     expect(await main(['ask', '--model', dir, 'hi'], io)).toBe(1);
     expect(io.err()).toMatch(/missing config\.json.*glimpse_model_missing_file/s);
   });
 
   it('needs a question or an image', async () => {
-    const io = capture();
+    const io = captureIo(() => loadConfig({}));
     expect(await main(['ask', '--model', fixtureDir], io)).toBe(2);
   });
 

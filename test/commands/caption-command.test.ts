@@ -1,33 +1,12 @@
 import { mkdtemp, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { PassThrough } from 'node:stream';
 import { describe, expect, it } from 'vitest';
 import { main } from '../../src/cli.js';
-import { loadConfig } from '../../src/config.js';
 import { renderScenePng } from '../../src/eval/scene-renderer.js';
+import { captureIo } from '../fakes/captured-io.js';
 
 const fixture = 'test/fixtures/tiny-llava-random';
-
-function capture() {
-  const stdout = new PassThrough();
-  const stderr = new PassThrough();
-  let out = '';
-  let err = '';
-  stdout.on('data', (chunk) => {
-    out += chunk;
-  });
-  stderr.on('data', (chunk) => {
-    err += chunk;
-  });
-  return {
-    stdout,
-    stderr,
-    out: () => out,
-    err: () => err,
-    loadConfig: () => loadConfig({ GLIMPSE_LOG_LEVEL: 'silent' }),
-  };
-}
 
 async function imageFile(): Promise<string> {
   const dir = await mkdtemp(join(tmpdir(), 'glimpse-caption-'));
@@ -51,26 +30,26 @@ async function imageFile(): Promise<string> {
 
 describe('glimpse caption', () => {
   it('is listed in the help and needs an image', async () => {
-    const help = capture();
+    const help = captureIo();
     expect(await main(['--help'], help)).toBe(0);
     expect(help.out()).toMatch(/caption\s+caption images/);
-    const io = capture();
+    const io = captureIo();
     expect(await main(['caption'], io)).toBe(2);
     expect(io.err()).toMatch(/give an image file to caption/);
-    const bad = capture();
+    const bad = captureIo();
     expect(await main(['caption', '--max-tokens', 'x', 'a.png'], bad)).toBe(2);
-    const missing = capture();
+    const missing = captureIo();
     expect(await main(['caption', 'does-not-exist.png'], missing)).toBe(2);
     expect(missing.err()).toMatch(/cannot read image 'does-not-exist.png'/);
   });
 
   it('captions through the same model loading as ask (createModel), as text or JSON', async () => {
     const path = await imageFile();
-    const io = capture();
+    const io = captureIo();
     expect(await main(['caption', '--model', fixture, '--max-tokens', '5', path], io)).toBe(0);
     expect(io.out().trim().length).toBeGreaterThan(0); // the fixture's weights are random: any text
     expect(io.out().trim().split('\n')).toHaveLength(1);
-    const json = capture();
+    const json = captureIo();
     expect(await main(['caption', '--model', fixture, '--max-tokens', '5', '--json', path, path], json)).toBe(
       0,
     );
@@ -86,7 +65,7 @@ describe('glimpse caption', () => {
 
   it('reports a missing model directory with its code', async () => {
     const path = await imageFile();
-    const io = capture();
+    const io = captureIo();
     expect(await main(['caption', '--model', 'no/such/model', path], io), io.err()).toBe(1);
     expect(io.err()).toMatch(/glimpse_model_missing_file/);
   });
