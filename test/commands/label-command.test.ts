@@ -1,31 +1,10 @@
 import { existsSync } from 'node:fs';
-import { mkdtemp, writeFile } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { main } from '../../src/cli.js';
-import { renderScenePng } from '../../src/eval/scene-renderer.js';
 import { captureIo } from '../fakes/captured-io.js';
+import { singleShapePngFile } from '../fakes/single-shape-image.js';
 
-async function imageFile(): Promise<string> {
-  const dir = await mkdtemp(join(tmpdir(), 'glimpse-label-'));
-  const path = join(dir, 'blue-square.png');
-  const png = await renderScenePng(
-    {
-      index: 0,
-      imageSize: 128,
-      background: 'white',
-      backgroundRgb: [255, 255, 255],
-      shapes: [
-        { kind: 'square', colour: 'blue', rgb: [40, 90, 220], size: 36, cx: 64, cy: 64, outlined: false },
-      ],
-      arrows: [],
-    },
-    { outlineWidth: 3, labelColour: [60, 60, 60], arrowColour: [90, 90, 90] },
-  );
-  await writeFile(path, png);
-  return path;
-}
+const imageFile = () => singleShapePngFile({ kind: 'square', colour: 'blue', rgb: [40, 90, 220] });
 
 describe('glimpse label', () => {
   it('is listed in the help; needs an --image and labels', async () => {
