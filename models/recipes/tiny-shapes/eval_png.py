@@ -20,10 +20,8 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
 sys.path.insert(0, os.path.join(HERE, "..", ".."))
 
-import scenes as S  # noqa: E402
 import train as T  # noqa: E402
-from tinyllava.bpe import Tokenizer, render_chat, train_bpe  # noqa: E402
-from tinyllava.corpus import task_corpus  # noqa: E402
+from tinyllava.bpe import render_chat  # noqa: E402
 
 
 def prompt_ids(text, turns):
@@ -42,22 +40,9 @@ def main():
     ap.add_argument("--threads", type=int, default=2)
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
-    ck = torch.load(args.ckpt, map_location="cpu")
-
-    class A:
-        pass
-    a = A()
-    for k, v in ck["args"].items():
-        setattr(a, k, v)
-    spec = S.load_spec()
-    tok = Tokenizer(*train_bpe(task_corpus(spec), vocab_size=512))
-    model, tenc = T.build(tok, a)
-    model.load_state_dict(ck["model"])
-    tenc.load_state_dict(ck["tenc"])
-    tenc.cfg.pool = ck.get("text_pool", "last")
+    ck, spec, tok, model, tenc, text = T.load_checkpoint(args.ckpt)
     model.eval()
     tenc.eval()
-    text = T.Text(tok, model.num_image_tokens())
     cases = json.load(open(os.path.join(args.dir, "cases.json")))
     res = {}
     caption_ok, zs_ok, zs_single = [], [], []

@@ -27,8 +27,6 @@ sys.path.insert(0, os.path.join(HERE, "..", ".."))
 
 import scenes as S  # noqa: E402
 import train as T  # noqa: E402
-from tinyllava.bpe import Tokenizer, train_bpe  # noqa: E402
-from tinyllava.corpus import task_corpus  # noqa: E402
 
 log = T.log
 
@@ -53,21 +51,8 @@ def main():
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
     torch.manual_seed(0)
-    ck = torch.load(args.ckpt, map_location="cpu")
-
-    class A:
-        pass
-    a = A()
-    for k, v in ck["args"].items():
-        setattr(a, k.replace("-", "_"), v)
-    spec = S.load_spec()
-    tok = Tokenizer(*train_bpe(task_corpus(spec), vocab_size=512))
-    model, tenc = T.build(tok, a)
-    model.load_state_dict(ck["model"])
-    tenc.load_state_dict(ck["tenc"])
-    tenc.cfg.pool = args.text_pool
+    ck, spec, tok, model, tenc, text = T.load_checkpoint(args.ckpt, text_pool=args.text_pool)
     logit_scale = ck["logit_scale"]
-    text = T.Text(tok, model.num_image_tokens())
     log(f"loaded {args.ckpt}; args {vars(args)}")
 
     scs, imgs = T.make_pool(T.TRAIN_SEED + 1, args.pool, aug=True)

@@ -19,8 +19,7 @@ sys.path.insert(0, os.path.join(HERE, "..", ".."))
 
 import scenes as S  # noqa: E402
 import train as T  # noqa: E402
-from tinyllava.bpe import Tokenizer, render_chat, train_bpe  # noqa: E402
-from tinyllava.corpus import task_corpus  # noqa: E402
+from tinyllava.bpe import render_chat  # noqa: E402
 
 
 def main():
@@ -29,22 +28,9 @@ def main():
     ap.add_argument("--out", default=os.path.join(HERE, "..", "..", "tiny-shapes"))
     ap.add_argument("--n", type=int, default=4)
     args = ap.parse_args()
-    ck = torch.load(args.ckpt, map_location="cpu")
-
-    class A:
-        pass
-    a = A()
-    for k, v in ck["args"].items():
-        setattr(a, k, v)
-    spec = S.load_spec()
-    tok = Tokenizer(*train_bpe(task_corpus(spec), vocab_size=512))
-    model, tenc = T.build(tok, a)
-    model.load_state_dict(ck["model"])
-    tenc.load_state_dict(ck["tenc"])
-    tenc.cfg.pool = ck.get("text_pool", "last")
+    ck, spec, tok, model, tenc, text = T.load_checkpoint(args.ckpt)
     model.eval()
     tenc.eval()
-    text = T.Text(tok, model.num_image_tokens())
     out_dir = os.path.join(args.out, "reference")
     os.makedirs(out_dir, exist_ok=True)
     rng = random.Random(5)

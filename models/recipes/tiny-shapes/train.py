@@ -553,6 +553,23 @@ def build(tok, args):
     return model, tenc
 
 
+
+def load_checkpoint(path, text_pool=None):
+    """A checkpoint written by train.py/finetune.py → (ck, spec, tok, model, tenc, text).
+
+    The model is rebuilt from the checkpoint's own arguments; the text encoder pools as `text_pool`
+    says, else as the checkpoint recorded (default "last"). Modules are left in training mode.
+    """
+    ck = torch.load(path, map_location="cpu")
+    a = argparse.Namespace(**{k.replace("-", "_"): v for k, v in ck["args"].items()})
+    spec = S.load_spec()
+    tok = Tokenizer(*train_bpe(task_corpus(spec), vocab_size=512))
+    model, tenc = build(tok, a)
+    model.load_state_dict(ck["model"])
+    tenc.load_state_dict(ck["tenc"])
+    tenc.cfg.pool = text_pool or ck.get("text_pool", "last")
+    return ck, spec, tok, model, tenc, Text(tok, model.num_image_tokens())
+
 def _init(m):
     for name, p in m.named_parameters():
         if p.dim() >= 2 and "position_embedding" not in name:
