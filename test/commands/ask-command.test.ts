@@ -58,28 +58,27 @@ describe('glimpse ask', () => {
     png = join(dir, 'shapes.png');
     await writeFile(png, (await shapesImage(400, 300)).bytes);
   });
+  /** the same greedy `--json` question, asked in-process and through ./bin/glimpse */
+  const askJsonArgs = () => [
+    'ask',
+    '--model',
+    fixtureDir,
+    '--image',
+    png,
+    '--temperature',
+    '0',
+    '--max-tokens',
+    '8',
+    '--json',
+    'q',
+  ];
   afterAll(async () => {
     await rm(dir, { recursive: true, force: true });
   });
 
   it('prints one JSON object {text, tokenIds, usage, timings} with --json', async () => {
     const io = captureIo(() => loadConfig({}));
-    const code = await main(
-      [
-        'ask',
-        '--model',
-        fixtureDir,
-        '--image',
-        png,
-        '--temperature',
-        '0',
-        '--max-tokens',
-        '8',
-        '--json',
-        'q',
-      ],
-      io,
-    );
+    const code = await main(askJsonArgs(), io);
     expect(io.err()).toBe('');
     expect(code).toBe(0);
     const result = JSON.parse(io.out()) as AskJson;
@@ -142,23 +141,10 @@ describe('glimpse ask', () => {
       // npm test builds dist/ first; rebuild it when a test run starts from an older build
       await run('npx', ['tsc', '-p', 'tsconfig.build.json'], { cwd: root }).catch(() => undefined);
     }
-    const { stdout } = await run(
-      join(root, 'bin/glimpse'),
-      [
-        'ask',
-        '--model',
-        fixtureDir,
-        '--image',
-        png,
-        '--temperature',
-        '0',
-        '--max-tokens',
-        '8',
-        '--json',
-        'q',
-      ],
-      { cwd: root, env: { ...process.env, GLIMPSE_MODEL_PROVIDER: 'onnx', GLIMPSE_LOG_LEVEL: 'warn' } },
-    );
+    const { stdout } = await run(join(root, 'bin/glimpse'), askJsonArgs(), {
+      cwd: root,
+      env: { ...process.env, GLIMPSE_MODEL_PROVIDER: 'onnx', GLIMPSE_LOG_LEVEL: 'warn' },
+    });
     const result = JSON.parse(stdout) as AskJson;
     expect(Object.keys(result).sort()).toEqual(['finishReason', 'text', 'timings', 'tokenIds', 'usage']);
     const image = await ingestImage((await shapesImage(400, 300)).bytes, png, loadConfig({}).images);
