@@ -1,5 +1,6 @@
 """Write models/tiny-shapes/reference/: a few rendered PNGs with PyTorch's greedy answers and
-zero-shot scores, for token-for-token parity tests of the TypeScript pipeline.
+zero-shot scores, for token-for-token parity tests of the TypeScript pipeline. train.py writes it
+with every export; this script rewrites it from a saved checkpoint:
 
     /usr/bin/python3 models/recipes/tiny-shapes/make_reference.py --ckpt ck.pt --out models/tiny-shapes
 """
@@ -28,14 +29,21 @@ def main():
     ap.add_argument("--out", default=os.path.join(HERE, "..", "..", "tiny-shapes"))
     ap.add_argument("--n", type=int, default=4)
     args = ap.parse_args()
-    ck, spec, tok, model, tenc, text = T.load_checkpoint(args.ckpt)
+    _ck, spec, _tok, model, tenc, text = T.load_checkpoint(args.ckpt)
+    cases = write_reference(model, tenc, text, spec, args.out, n=args.n)
+    print(json.dumps([[(q["question"], q["expected"], q["greedy_answer"]) for q in c["questions"]] for c in cases], indent=0))
+
+
+def write_reference(model, tenc, text, spec, out, n=4):
+    """Render n scenes (seed 4242, plain) into out/reference/ with PyTorch's answers; → cases."""
+    tok = text.tok
     model.eval()
     tenc.eval()
-    out_dir = os.path.join(args.out, "reference")
+    out_dir = os.path.join(out, "reference")
     os.makedirs(out_dir, exist_ok=True)
     rng = random.Random(5)
     cases = []
-    for i in range(args.n):
+    for i in range(n):
         sc = S.generate_scene(spec, 4242, i)
         arr = S.render(spec, sc)
         name = f"scene-{i}.png"
@@ -64,7 +72,7 @@ def main():
                            "greedy_ids are the answer's tokens without the final </s>",
                    "cases": cases}, f, indent=1)
         f.write("\n")
-    print(json.dumps([[(q["question"], q["expected"], q["greedy_answer"]) for q in c["questions"]] for c in cases], indent=0))
+    return cases
 
 
 if __name__ == "__main__":

@@ -79,23 +79,113 @@ def make_pool(seed, n, aug, workers=2):
     return scs, torch.from_numpy(imgs)  # uint8 [n, H, W, 3]
 
 
-def patch_labels(spec, scs, patch):
-    """[n, grid*grid, 2]: (colour, kind) index + 1 of the shape whose box holds each patch centre
-    (0 = background), for the dense auxiliary loss of stage 0."""
+# Dense auxiliary targets for stage 0 on every patch of the LLaVA feature layer. Local groups
+# describe the shape whose box holds the patch centre (0 = background); global groups are facts
+# about the whole scene, the same for every patch (what each kind's colour is, which shape is
+# leftmost, the shapes left to right, how many of each kind, which colour-kind pairs are present).
+# They make the frozen features object-centric and carry the scene's facts in every token, so that
+# the tiny LM of stages 1–2 learns to read them instead of having to learn visual search.
+SIDES = ("left", "right", "top", "bottom")
+LOCAL_GROUPS = [
+    ("colour", 9), ("kind", 7),            # 1 + index, 0 = background
+    ("xrank", 6), ("yrank", 6),            # 1 + rank of the shape's centre, left→right / top→bottom
+    ("left", 2), ("right", 2), ("top", 2), ("bottom", 2),  # the shape is the clear extreme on that side
+    ("anchor", 2),                         # the patch holds the shape's centre
+]
+GLOBAL_GROUPS = (
+    [("shapes", 6)]
+    + [(f"count:{k}", 6) for k in range(6)]           # how many of each kind
+    + [(f"colour-of:{k}", 10) for k in range(6)]      # 0 none, 1 + colour, 9 several
+    + [(f"kind-of:{c}", 8) for c in range(8)]         # 0 none, 1 + kind, 7 several
+    + [(f"{side}:{a}", n) for side in SIDES for a, n in (("colour", 9), ("kind", 7))]  # 0 unclear
+    + [(f"rank{r}:{a}", n) for r in range(5) for a, n in (("colour", 9), ("kind", 7))]  # 0 none
+)
+N_PAIRS = 48  # present colour-kind pairs, multi-label
+DENSE_WIDTH = sum(k for _, k in LOCAL_GROUPS) + sum(k for _, k in GLOBAL_GROUPS) + N_PAIRS
+
+
+def patch_targets(spec, scs, patch):
+    """(local [n, grid*grid, len(LOCAL_GROUPS)] int64, global [n, len(GLOBAL_GROUPS)] int64,
+    pairs [n, 48] float): the class targets of LOCAL_GROUPS / GLOBAL_GROUPS and pair presence."""
     colours = list(spec["colours"].keys())
     kinds = spec["kinds"]
     g = spec["imageSize"] // patch
     centres = (np.arange(g) * patch + patch / 2.0)
-    out = np.zeros((len(scs), g, g, 2), dtype=np.int64)
+    loc = np.zeros((len(scs), g, g, len(LOCAL_GROUPS)), dtype=np.int64)
+    glo = np.zeros((len(scs), len(GLOBAL_GROUPS)), dtype=np.int64)
+    pairs = np.zeros((len(scs), N_PAIRS), dtype=np.float32)
     for n, sc in enumerate(scs):
-        for s in sc["shapes"]:
+        shapes = sc["shapes"]
+        by_x = sorted(shapes, key=lambda s: s["cx"])
+        xr = {id(s): r for r, s in enumerate(by_x)}
+        yr = {id(s): r for r, s in enumerate(sorted(shapes, key=lambda s: s["cy"]))}
+        ext = {side: S.extreme(spec, sc, side) for side in SIDES}
+        ci = lambda s: colours.index(s["colour"])  # noqa: E731
+        ki = lambda s: kinds.index(s["kind"])  # noqa: E731
+        for s in shapes:
             h = s["size"] / 2
             ys = (centres >= s["cy"] - h) & (centres <= s["cy"] + h)
             xs = (centres >= s["cx"] - h) & (centres <= s["cx"] + h)
             m = ys[:, None] & xs[None, :]
-            out[n][m, 0] = colours.index(s["colour"]) + 1
-            out[n][m, 1] = kinds.index(s["kind"]) + 1
-    return torch.from_numpy(out.reshape(len(scs), g * g, 2))
+            cell = loc[n][m]
+            cell[:, 0] = ci(s) + 1
+            cell[:, 1] = ki(s) + 1
+            cell[:, 2] = xr[id(s)] + 1
+            cell[:, 3] = yr[id(s)] + 1
+            for j, side in enumerate(SIDES):
+                cell[:, 4 + j] = int(ext[side] is s)
+            loc[n][m] = cell
+            loc[n, min(g - 1, int(s["cy"] // patch)), min(g - 1, int(s["cx"] // patch)), 8] = 1
+            pairs[n, ci(s) * len(kinds) + ki(s)] = 1
+        row = [len(shapes)]
+        row += [sum(1 for s in shapes if s["kind"] == k) for k in kinds]
+        for k in kinds:
+            of = [s for s in shapes if s["kind"] == k]
+            row.append(0 if not of else ci(of[0]) + 1 if len(of) == 1 else 9)
+        for c in colours:
+            of = [s for s in shapes if s["colour"] == c]
+            row.append(0 if not of else ki(of[0]) + 1 if len(of) == 1 else 7)
+        for side in SIDES:
+            e = ext[side]
+            row += [0, 0] if e is None else [ci(e) + 1, ki(e) + 1]
+        for r in range(5):
+            row += [0, 0] if r >= len(by_x) else [ci(by_x[r]) + 1, ki(by_x[r]) + 1]
+        glo[n] = row
+    return (torch.from_numpy(loc.reshape(len(scs), g * g, len(LOCAL_GROUPS))), torch.from_numpy(glo),
+            torch.from_numpy(pairs))
+
+
+def dense_loss(logits, targets, tables=True):
+    """Summed cross-entropy over LOCAL_GROUPS (shape kind counted twice: the hardest and the one
+    everything else binds to) and GLOBAL_GROUPS (on every patch), plus 5 × the pair-presence BCE;
+    and accuracies for the log (local: on the patches of shapes; global: where not 0)."""
+    loc, glo, pairs = targets
+    losses, accs, o = [], {}, 0
+    P = logits.shape[1]
+    for j, (name, k) in enumerate(LOCAL_GROUPS):
+        lg = logits[..., o:o + k].reshape(-1, k)
+        t = loc[..., j].reshape(-1)
+        losses.append(F.cross_entropy(lg, t) * (2.0 if name == "kind" else 1.0))
+        accs[name] = (lg.argmax(-1) == t)[t > 0].float().mean().item()
+        o += k
+    for j, (name, k) in enumerate(GLOBAL_GROUPS):
+        if not tables and name != "shapes" and not name.startswith("count"):
+            o += k
+            continue
+        lg = logits[..., o:o + k].reshape(-1, k)
+        t = glo[:, j:j + 1].expand(-1, P).reshape(-1)
+        losses.append(F.cross_entropy(lg, t))
+        key = name.split(":")[0] if ":" in name and not name.startswith(SIDES) else name
+        ok = (lg.argmax(-1) == t)[t > 0] if name != "shapes" and not name.startswith("count") else (lg.argmax(-1) == t)
+        accs.setdefault(key, []).append(ok.float().mean().item() if ok.numel() else 1.0)
+        o += k
+    if tables:
+        lp = logits[..., o:o + N_PAIRS]
+        tp = pairs[:, None, :].expand_as(lp)
+        losses.append(5.0 * F.binary_cross_entropy_with_logits(lp, tp))
+        accs["pairs"] = ((lp > 0).float() == tp).all(-1).float().mean().item()
+    accs = {k: (sum(v) / len(v) if isinstance(v, list) else v) for k, v in accs.items()}
+    return torch.stack(losses).sum(), accs
 
 
 DEV = torch.device("cpu")
@@ -231,12 +321,17 @@ def stage0_clip(model, tenc, tok, spec, pool, args):
     labels = [S.phrase(c, k) for c in spec["colours"] for k in spec["kinds"]]
     lab_index = {l: i for i, l in enumerate(labels)}
     lab_ids, lab_am = encode_labels(tok, labels)
+    presence = torch.zeros(len(scs), len(labels))
+    for i, sc in enumerate(scs):
+        for s in sc["shapes"]:
+            presence[i, lab_index[S.phrase(s["colour"], s["kind"])]] = 1
     logit_scale = torch.nn.Parameter(torch.tensor(math.log(args.scale_init), device=DEV))
-    params = list(model.vision.parameters()) + list(tenc.parameters()) + [logit_scale]
+    # SigLIP-style per-label presence: its own scale and bias (ranking uses logit_scale only)
+    sig = torch.nn.Parameter(torch.tensor([math.log(10.0), -10.0], device=DEV))
+    params = list(model.vision.parameters()) + list(tenc.parameters()) + [logit_scale, sig]
     # dense auxiliary head on the LLaVA feature layer (discarded after stage 0)
-    dense = torch.nn.Linear(model.cfg.vision.hidden_size, len(spec["colours"]) + 1 + len(spec["kinds"]) + 1).to(DEV)
-    plabels = patch_labels(spec, scs, model.cfg.vision.patch_size)
-    nc = len(spec["colours"]) + 1
+    dense = torch.nn.Linear(model.cfg.vision.hidden_size, DENSE_WIDTH).to(DEV)
+    ptargets = patch_targets(spec, scs, model.cfg.vision.patch_size)
     if args.dense_aux > 0:
         params += list(dense.parameters())
     aux = ZeroShotAux(spec, model.cfg.vision.projection_dim).to(DEV)
@@ -263,20 +358,19 @@ def stage0_clip(model, tenc, tok, spec, pool, args):
         loss_clip = 0.5 * (_multi_pos(li, same) + _multi_pos(li.t(), same))
         # multi-positive InfoNCE over all 48 labels: every present pair is a positive
         le = tenc(lab_ids, lab_am)
-        ll = scale * ie @ le.t()
-        pos = torch.zeros(len(idx), len(labels))
-        for r, i in enumerate(idx):
-            for s in scs[i]["shapes"]:
-                pos[r, lab_index[S.phrase(s["colour"], s["kind"])]] = 1
-        loss_lab = _multi_pos(ll, pos.to(DEV))
+        cos = ie @ le.t()
+        pos = presence[idx].to(DEV)
+        loss_lab = _multi_pos(scale * cos, pos)
+        if args.zs_sig > 0:
+            loss_lab = loss_lab + args.zs_sig * F.binary_cross_entropy_with_logits(
+                sig[0].exp().clamp(max=100) * cos + sig[1], pos)
         loss = loss_clip + loss_lab
         if args.zs_aux > 0:
             loss = loss + args.zs_aux * aux(ie, le, [scs[i] for i in idx])
+        accs = {}
         if args.dense_aux > 0:
             d = dense(hs[model.cfg.vision_feature_layer][:, 1:])
-            pl = plabels[idx].to(DEV)
-            loss_dense = F.cross_entropy(d[..., :nc].reshape(-1, nc), pl[..., 0].reshape(-1)) + \
-                F.cross_entropy(d[..., nc:].reshape(-1, d.shape[-1] - nc), pl[..., 1].reshape(-1))
+            loss_dense, accs = dense_loss(d, tuple(t[idx].to(DEV) for t in ptargets), tables=bool(args.dense_tables))
             loss = loss + args.dense_aux * loss_dense
         else:
             loss_dense = torch.zeros(())
@@ -286,7 +380,8 @@ def stage0_clip(model, tenc, tok, spec, pool, args):
         opt.step()
         if step % args.log_every == 0 or step == args.steps0 - 1:
             log(f"stage0 step {step}/{args.steps0} clip {loss_clip.item():.3f} labels {loss_lab.item():.3f} "
-                f"dense {loss_dense.item():.3f} scale {scale.item():.1f}")
+                f"dense {loss_dense.item():.3f} scale {scale.item():.1f} "
+                + " ".join(f"{k}={v:.2f}" for k, v in accs.items() if k in ("colour", "kind", "xrank", "anchor", "shapes", "count:0", "colour-of", "kind-of", "left:kind", "rank0", "rank4", "pairs")))
     return float(logit_scale.exp().clamp(max=100).item())
 
 
@@ -317,6 +412,63 @@ class ZeroShotAux(torch.nn.Module):
         lt = self.txt(le * 10)
         lt = F.cross_entropy(lt[:, :nc], ci) + F.cross_entropy(lt[:, nc:], ki)
         return li + lt
+
+
+def stage_zero_shot_head(model, tenc, tok, spec, pool, args, logit_scale):
+    """Re-align the zero-shot head after stage 2 tuned the vision encoder: retrain its last layer,
+    post_layernorm and visual_projection, and the text encoder, on precomputed layer -2 states (the
+    LLaVA features do not change, so the chat model is untouched). Same losses as stage 0's label
+    part. Returns the new logit scale."""
+    scs, imgs = pool
+    v = model.vision
+    assert model.cfg.vision_feature_layer == -2
+    with torch.no_grad():
+        v.eval()
+        H = torch.cat([v(to_pixels(imgs[i:i + 256]))[0][-2].half().cpu() for i in range(0, len(imgs), 256)])
+    labels = [S.phrase(c, k) for c in spec["colours"] for k in spec["kinds"]]
+    lab_index = {l: i for i, l in enumerate(labels)}
+    lab_ids, lab_am = encode_labels(tok, labels)
+    ls = torch.nn.Parameter(torch.tensor(math.log(max(logit_scale, 10.0)), device=DEV))
+    sig = torch.nn.Parameter(torch.tensor([math.log(10.0), -10.0], device=DEV))
+    aux = ZeroShotAux(spec, v.cfg.projection_dim).to(DEV)
+    params = list(v.layers[-1].parameters()) + list(v.post_layernorm.parameters()) + \
+        list(v.visual_projection.parameters()) + list(tenc.parameters()) + [ls, sig] + list(aux.parameters())
+    opt = torch.optim.AdamW(params, lr=args.lr_zs, weight_decay=0.01)
+    rng = random.Random(3)
+    tenc.train()
+    v.train()
+    for step in range(args.steps_zs):
+        cosine_lr(opt, step, args.steps_zs, args.lr_zs)
+        idx = [rng.randrange(len(scs)) for _ in range(args.bs0)]
+        x = v.layers[-1](H[idx].to(DEV).float())
+        pooled = v.post_layernorm(x[:, 1:].mean(1) if v.cfg.pool == "mean" else x[:, 0])
+        ie = F.normalize(v.visual_projection(pooled), dim=-1)
+        scale = ls.exp().clamp(max=100)
+        le = tenc(lab_ids, lab_am)
+        pos = torch.zeros(len(idx), len(labels), device=DEV)
+        for r, i in enumerate(idx):
+            for sh in scs[i]["shapes"]:
+                pos[r, lab_index[S.phrase(sh["colour"], sh["kind"])]] = 1
+        cos = ie @ le.t()
+        loss_lab = _multi_pos(scale * cos, pos) + args.zs_sig * F.binary_cross_entropy_with_logits(
+            sig[0].exp().clamp(max=100) * cos + sig[1], pos)
+        texts = [caption_text(spec, scs[i], rng) for i in idx]
+        t_ids, t_am = encode_labels(tok, texts, max_len=48)
+        te = tenc(t_ids, t_am)
+        same = torch.tensor([[p == q for q in texts] for p in texts], dtype=torch.float32, device=DEV)
+        li = scale * ie @ te.t()
+        loss_clip = 0.5 * (_multi_pos(li, same) + _multi_pos(li.t(), same))
+        loss = loss_lab + 0.25 * loss_clip + args.zs_aux * aux(ie, le, [scs[i] for i in idx])
+        opt.zero_grad()
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(params, 1.0)
+        opt.step()
+        if step % args.log_every == 0 or step == args.steps_zs - 1:
+            log(f"zero-shot head step {step}/{args.steps_zs} labels {loss_lab.item():.3f} clip {loss_clip.item():.3f} "
+                f"scale {scale.item():.1f}")
+    tenc.eval()
+    v.eval()
+    return float(ls.exp().clamp(max=100).item())
 
 
 def _multi_pos(logits, pos):
@@ -354,7 +506,19 @@ def stage_lm(model, text, spec, pool, args):
             log(f"lm step {step}/{args.steps_lm} loss {loss.item():.3f}")
 
 
-def stage_vl(model, text, spec, pool, args, stage):
+@torch.no_grad()
+def precompute_features(model, imgs, bs=256):
+    """The frozen vision encoder's LLaVA features (layer vision_feature_layer, CLS dropped) for
+    the whole pool, stored as fp16: stages 1 and 2 then only run projector + LM."""
+    model.vision.eval()
+    out = []
+    for i in range(0, len(imgs), bs):
+        hs, _ = model.vision(to_pixels(imgs[i:i + bs]))
+        out.append(hs[model.cfg.vision_feature_layer][:, 1:].half().cpu())
+    return torch.cat(out)
+
+
+def stage_vl(model, text, spec, pool, args, stage, cache=None):
     scs, imgs = pool
     if stage == 1:
         steps, bs, lr = args.steps1, args.bs1, args.lr1
@@ -387,12 +551,13 @@ def stage_vl(model, text, spec, pool, args, stage):
                 turns = sample_turns(spec, scs[i], rng)
             convs.append(text.conversation(turns))
         ids, am, labels = text.batch(convs, text.tok.pad_id)
-        px = to_pixels(imgs[idx])
         if train_vision:
-            feats = model.image_features(px)
+            feats = model.image_features(to_pixels(imgs[idx]))
+        elif cache is not None:
+            feats = model.projector(cache[idx].to(DEV).float())
         else:
             with torch.no_grad():
-                hs, _ = model.vision(px)
+                hs, _ = model.vision(to_pixels(imgs[idx]))
                 f = hs[model.cfg.vision_feature_layer][:, 1:]
             feats = model.projector(f)
         logits = model(ids, am, feats=feats)
@@ -592,8 +757,10 @@ def main():
     ap.add_argument("--stem-ch", type=int, default=32)
     ap.add_argument("--pool-mode", default="mean")
     ap.add_argument("--dense-aux", type=float, default=1.0)
+    ap.add_argument("--dense-tables", type=int, default=0)
     ap.add_argument("--scale-init", type=float, default=30.0)
     ap.add_argument("--zs-aux", type=float, default=3.0)
+    ap.add_argument("--zs-sig", type=float, default=1.0)
     ap.add_argument("--text-pool", default="mean")
     ap.add_argument("--proj-dim", type=int, default=128)
     ap.add_argument("--cdim", type=int, default=128)
@@ -603,7 +770,7 @@ def main():
     ap.add_argument("--tlayers", type=int, default=4)
     ap.add_argument("--theads", type=int, default=4)
     ap.add_argument("--tkv", type=int, default=2)
-    ap.add_argument("--steps0", type=int, default=1200)
+    ap.add_argument("--steps0", type=int, default=2000)
     ap.add_argument("--bs0", type=int, default=64)
     ap.add_argument("--lr0", type=float, default=2e-3)
     ap.add_argument("--steps-lm", type=int, default=300)
@@ -612,13 +779,15 @@ def main():
     ap.add_argument("--steps1", type=int, default=300)
     ap.add_argument("--bs1", type=int, default=32)
     ap.add_argument("--lr1", type=float, default=2e-3)
-    ap.add_argument("--steps2", type=int, default=2600)
+    ap.add_argument("--steps2", type=int, default=4000)
     ap.add_argument("--bs2", type=int, default=32)
     ap.add_argument("--lr2", type=float, default=1e-3)
     ap.add_argument("--tune-vision", type=int, default=1)
+    ap.add_argument("--steps-zs", type=int, default=1500)
+    ap.add_argument("--lr-zs", type=float, default=2e-3)
     ap.add_argument("--vision-lr-scale", type=float, default=1.0)
     ap.add_argument("--eval-n", type=int, default=300)
-    ap.add_argument("--log-every", type=int, default=100)
+    ap.add_argument("--log-every", type=int, default=250)
     ap.add_argument("--no-export", action="store_true")
     ap.add_argument("--save-ckpt", default="")
     ap.add_argument("--load-ckpt", default="")
@@ -654,11 +823,16 @@ def main():
         stage_lm(model, text, spec, pool, args)
         timings["lm_pretrain"] = time.time() - t
         t = time.time()
-        stage_vl(model, text, spec, pool, args, stage=1)
+        cache = None if args.tune_vision else precompute_features(model, pool[1])
+        stage_vl(model, text, spec, pool, args, stage=1, cache=cache)
         timings["stage1_align"] = time.time() - t
         t = time.time()
-        stage_vl(model, text, spec, pool, args, stage=2)
+        stage_vl(model, text, spec, pool, args, stage=2, cache=cache)
         timings["stage2_instruct"] = time.time() - t
+        if args.tune_vision and args.steps_zs > 0:
+            t = time.time()
+            logit_scale = stage_zero_shot_head(model, tenc, tok, spec, pool, args, logit_scale)
+            timings["zero_shot_head"] = time.time() - t
         if args.save_ckpt:
             cpu = lambda m: {k: v.detach().cpu() for k, v in m.state_dict().items()}  # noqa: E731
             torch.save({"model": cpu(model), "tenc": cpu(tenc), "logit_scale": logit_scale,
@@ -676,6 +850,8 @@ def main():
         tenc.cpu()
         t = time.time()
         export(model, tenc, tok, logit_scale, args.out)
+        from make_reference import write_reference
+        write_reference(model, tenc, text, spec, args.out)
         timings["export"] = time.time() - t
         with open(os.path.join(args.out, "training_report.json"), "w") as f:
             json.dump({"timings_s": timings, "total_s": time.time() - T0, "eval": ev, "eval_augmented": ev_aug,
