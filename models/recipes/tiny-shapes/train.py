@@ -316,15 +316,43 @@ def cosine_lr(opt, step, total, base, warmup=50):
 # ---------------------------------------------------------------------------------------------
 # stages
 
-def stage0_clip(model, tenc, tok, spec, pool, args):
-    scs, imgs = pool
+def label_presence(tok, spec, scs):
+    """The 48 "a {colour} {kind}" labels tokenised, and [n, 48] presence of each in each scene."""
     labels = [S.phrase(c, k) for c in spec["colours"] for k in spec["kinds"]]
     lab_index = {l: i for i, l in enumerate(labels)}
-    lab_ids, lab_am = encode_labels(tok, labels)
     presence = torch.zeros(len(scs), len(labels))
     for i, sc in enumerate(scs):
         for s in sc["shapes"]:
             presence[i, lab_index[S.phrase(s["colour"], s["kind"])]] = 1
+    return (*encode_labels(tok, labels), presence)
+
+
+def label_loss(cos, pos, scale, sig, sig_weight):
+    """Multi-positive InfoNCE over the 48 labels (every present pair is a positive), plus a
+    SigLIP-style per-label presence BCE with its own scale and bias (sig)."""
+    loss = _multi_pos(scale * cos, pos)
+    if sig_weight > 0:
+        loss = loss + sig_weight * F.binary_cross_entropy_with_logits(sig[0].exp().clamp(max=100) * cos + sig[1], pos)
+    return loss
+
+
+def caption_loss(ie, te, texts, scale):
+    """Symmetric InfoNCE image ↔ text; texts identical across the batch are positives too."""
+    same = torch.tensor([[a == b for b in texts] for a in texts], dtype=torch.float32, device=DEV)
+    li = scale * ie @ te.t()
+    return 0.5 * (_multi_pos(li, same) + _multi_pos(li.t(), same))
+
+
+def optimise(opt, loss, params):
+    opt.zero_grad()
+    loss.backward()
+    torch.nn.utils.clip_grad_norm_(params, 1.0)
+    opt.step()
+
+
+def stage0_clip(model, tenc, tok, spec, pool, args):
+    scs, imgs = pool
+    lab_ids, lab_am, presence = label_presence(tok, spec, scs)
     logit_scale = torch.nn.Parameter(torch.tensor(math.log(args.scale_init), device=DEV))
     # SigLIP-style per-label presence: its own scale and bias (ranking uses logit_scale only)
     sig = torch.nn.Parameter(torch.tensor([math.log(10.0), -10.0], device=DEV))
@@ -352,18 +380,9 @@ def stage0_clip(model, tenc, tok, spec, pool, args):
         ie = F.normalize(model.vision.visual_projection(pooled), dim=-1)
         te = tenc(t_ids, t_am)
         scale = logit_scale.exp().clamp(max=100)
-        # texts identical across the batch are positives too
-        same = torch.tensor([[a == b for b in texts] for a in texts], dtype=torch.float32, device=DEV)
-        li = scale * ie @ te.t()
-        loss_clip = 0.5 * (_multi_pos(li, same) + _multi_pos(li.t(), same))
-        # multi-positive InfoNCE over all 48 labels: every present pair is a positive
+        loss_clip = caption_loss(ie, te, texts, scale)
         le = tenc(lab_ids, lab_am)
-        cos = ie @ le.t()
-        pos = presence[idx].to(DEV)
-        loss_lab = _multi_pos(scale * cos, pos)
-        if args.zs_sig > 0:
-            loss_lab = loss_lab + args.zs_sig * F.binary_cross_entropy_with_logits(
-                sig[0].exp().clamp(max=100) * cos + sig[1], pos)
+        loss_lab = label_loss(ie @ le.t(), presence[idx].to(DEV), scale, sig, args.zs_sig)
         loss = loss_clip + loss_lab
         if args.zs_aux > 0:
             loss = loss + args.zs_aux * aux(ie, le, [scs[i] for i in idx])
@@ -374,10 +393,7 @@ def stage0_clip(model, tenc, tok, spec, pool, args):
             loss = loss + args.dense_aux * loss_dense
         else:
             loss_dense = torch.zeros(())
-        opt.zero_grad()
-        loss.backward()
-        torch.nn.utils.clip_grad_norm_(params, 1.0)
-        opt.step()
+        optimise(opt, loss, params)
         if step % args.log_every == 0 or step == args.steps0 - 1:
             log(f"stage0 step {step}/{args.steps0} clip {loss_clip.item():.3f} labels {loss_lab.item():.3f} "
                 f"dense {loss_dense.item():.3f} scale {scale.item():.1f} "
@@ -425,9 +441,7 @@ def stage_zero_shot_head(model, tenc, tok, spec, pool, args, logit_scale):
     with torch.no_grad():
         v.eval()
         H = torch.cat([v(to_pixels(imgs[i:i + 256]))[0][-2].half().cpu() for i in range(0, len(imgs), 256)])
-    labels = [S.phrase(c, k) for c in spec["colours"] for k in spec["kinds"]]
-    lab_index = {l: i for i, l in enumerate(labels)}
-    lab_ids, lab_am = encode_labels(tok, labels)
+    lab_ids, lab_am, presence = label_presence(tok, spec, scs)
     ls = torch.nn.Parameter(torch.tensor(math.log(max(logit_scale, 10.0)), device=DEV))
     sig = torch.nn.Parameter(torch.tensor([math.log(10.0), -10.0], device=DEV))
     aux = ZeroShotAux(spec, v.cfg.projection_dim).to(DEV)
@@ -445,24 +459,12 @@ def stage_zero_shot_head(model, tenc, tok, spec, pool, args, logit_scale):
         ie = F.normalize(v.visual_projection(pooled), dim=-1)
         scale = ls.exp().clamp(max=100)
         le = tenc(lab_ids, lab_am)
-        pos = torch.zeros(len(idx), len(labels), device=DEV)
-        for r, i in enumerate(idx):
-            for sh in scs[i]["shapes"]:
-                pos[r, lab_index[S.phrase(sh["colour"], sh["kind"])]] = 1
-        cos = ie @ le.t()
-        loss_lab = _multi_pos(scale * cos, pos) + args.zs_sig * F.binary_cross_entropy_with_logits(
-            sig[0].exp().clamp(max=100) * cos + sig[1], pos)
+        loss_lab = label_loss(ie @ le.t(), presence[idx].to(DEV), scale, sig, args.zs_sig)
         texts = [caption_text(spec, scs[i], rng) for i in idx]
         t_ids, t_am = encode_labels(tok, texts, max_len=48)
-        te = tenc(t_ids, t_am)
-        same = torch.tensor([[p == q for q in texts] for p in texts], dtype=torch.float32, device=DEV)
-        li = scale * ie @ te.t()
-        loss_clip = 0.5 * (_multi_pos(li, same) + _multi_pos(li.t(), same))
+        loss_clip = caption_loss(ie, tenc(t_ids, t_am), texts, scale)
         loss = loss_lab + 0.25 * loss_clip + args.zs_aux * aux(ie, le, [scs[i] for i in idx])
-        opt.zero_grad()
-        loss.backward()
-        torch.nn.utils.clip_grad_norm_(params, 1.0)
-        opt.step()
+        optimise(opt, loss, params)
         if step % args.log_every == 0 or step == args.steps_zs - 1:
             log(f"zero-shot head step {step}/{args.steps_zs} labels {loss_lab.item():.3f} clip {loss_clip.item():.3f} "
                 f"scale {scale.item():.1f}")
