@@ -19,13 +19,11 @@ import sys
 import time
 
 import torch
-import torch.nn.functional as F
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
 sys.path.insert(0, os.path.join(HERE, "..", ".."))
 
-import scenes as S  # noqa: E402
 import train as T  # noqa: E402
 
 log = T.log
@@ -57,61 +55,14 @@ def main():
 
     scs, imgs = T.make_pool(T.TRAIN_SEED + 1, args.pool, aug=True)
     log(f"rendered {args.pool} scenes")
-    model.eval()
-    L = model.cfg.vision_feature_layer
-    with torch.no_grad():
-        feats = []
-        for i in range(0, len(scs), 256):
-            hs, _ = model.vision(T.to_pixels(imgs[i:i + 256]))
-            feats.append(hs[L])
-        H = torch.cat(feats)  # [n, 65, d] the LLaVA feature layer (input of the last layer)
-    log(f"precomputed layer {L} states {tuple(H.shape)}")
-    assert L == -2
+    # [n, 65, d] the LLaVA feature layer with CLS (the input of the last layer), float32
+    H = T.precompute_features(model, imgs, keep_cls=True, dtype=torch.float32)
+    log(f"precomputed layer {model.cfg.vision_feature_layer} states {tuple(H.shape)}")
 
     # ---- zero-shot head -------------------------------------------------------------------
     if args.zs_steps > 0:
-        v = model.vision
-        labels = [S.phrase(c, k) for c in spec["colours"] for k in spec["kinds"]]
-        lab_index = {l: i for i, l in enumerate(labels)}
-        lab_ids, lab_am = T.encode_labels(tok, labels)
-        ls = torch.nn.Parameter(torch.tensor(math.log(max(logit_scale, 10.0))))
-        aux = T.ZeroShotAux(spec, v.cfg.projection_dim)
-        params = list(v.layers[-1].parameters()) + list(v.post_layernorm.parameters()) + \
-            list(v.visual_projection.parameters()) + list(tenc.parameters()) + [ls] + list(aux.parameters())
-        opt = torch.optim.AdamW(params, lr=args.zs_lr, weight_decay=0.01)
-        rng = random.Random(3)
-        tenc.train()
-        v.train()
-        for step in range(args.zs_steps):
-            T.cosine_lr(opt, step, args.zs_steps, args.zs_lr)
-            idx = [rng.randrange(len(scs)) for _ in range(args.zs_bs)]
-            x = v.layers[-1](H[idx])
-            pooled = v.post_layernorm(x[:, 1:].mean(1) if v.cfg.pool == "mean" else x[:, 0])
-            ie = F.normalize(v.visual_projection(pooled), dim=-1)
-            scale = ls.exp().clamp(max=100)
-            le = tenc(lab_ids, lab_am)
-            pos = torch.zeros(len(idx), len(labels))
-            for r, i in enumerate(idx):
-                for s in scs[i]["shapes"]:
-                    pos[r, lab_index[S.phrase(s["colour"], s["kind"])]] = 1
-            loss_lab = T._multi_pos(scale * ie @ le.t(), pos)
-            texts = [T.caption_text(spec, scs[i], rng) for i in idx]
-            t_ids, t_am = T.encode_labels(tok, texts, max_len=48)
-            te = tenc(t_ids, t_am)
-            same = torch.tensor([[p == q for q in texts] for p in texts], dtype=torch.float32)
-            li = scale * ie @ te.t()
-            loss_clip = 0.5 * (T._multi_pos(li, same) + T._multi_pos(li.t(), same))
-            loss_aux = aux(ie, le, [scs[i] for i in idx])
-            loss = loss_lab + args.zs_clip_w * loss_clip + args.zs_aux_w * loss_aux
-            opt.zero_grad()
-            loss.backward()
-            torch.nn.utils.clip_grad_norm_(params, 1.0)
-            opt.step()
-            if step % 50 == 0 or step == args.zs_steps - 1:
-                log(f"zero-shot step {step}/{args.zs_steps} labels {loss_lab.item():.3f} clip {loss_clip.item():.3f} aux {loss_aux.item():.3f} scale {scale.item():.1f}")
-        logit_scale = float(ls.exp().clamp(max=100).item())
-        tenc.eval()
-        v.eval()
+        logit_scale = T.stage_zero_shot_head(model, tenc, tok, spec, scs, H, logit_scale, args.zs_steps, args.zs_bs,
+                                             args.zs_lr, args.zs_clip_w, args.zs_aux_w, 0.0, 50)
 
     # ---- more stage 2 ---------------------------------------------------------------------
     if args.minutes > 0:

@@ -43,9 +43,8 @@ def main():
     n, n_fit = 4000, 3000
     scs, imgs = T.make_pool(T.EVAL_SEED, n, aug=False)
     local, _, _ = T.patch_targets(spec, scs, model.cfg.vision.patch_size)
+    H = T.precompute_features(model, imgs, dtype=torch.float32)
     with torch.no_grad():
-        H = torch.cat([model.vision(T.to_pixels(imgs[i:i + 256]))[0][model.cfg.vision_feature_layer][:, 1:]
-                       for i in range(0, n, 256)])
         P = model.projector(H)
     for name, X in (("layer -2", H), ("projector", P)):
         for j, group in ((0, "colour"), (1, "kind")):

@@ -430,44 +430,44 @@ class ZeroShotAux(torch.nn.Module):
         return li + lt
 
 
-def stage_zero_shot_head(model, tenc, tok, spec, pool, args, logit_scale):
-    """Re-align the zero-shot head after stage 2 tuned the vision encoder: retrain its last layer,
-    post_layernorm and visual_projection, and the text encoder, on precomputed layer -2 states (the
-    LLaVA features do not change, so the chat model is untouched). Same losses as stage 0's label
-    part. Returns the new logit scale."""
-    scs, imgs = pool
+def stage_zero_shot_head(model, tenc, tok, spec, scs, states, logit_scale, steps, bs, lr, clip_w, aux_w, sig_w,
+                         log_every):
+    """Re-align the zero-shot head after stage 2 tuned the vision encoder (train.py) or on its own
+    (finetune.py): retrain the vision encoder's last layer, post_layernorm and visual_projection, and
+    the text encoder, on `states` — the precomputed layer -2 states with CLS (precompute_features) —
+    so the LLaVA features do not change and the chat model is untouched. Stage 0's label losses
+    (sig_w weighs the presence BCE) + clip_w × caption InfoNCE + aux_w × ZeroShotAux. Returns the
+    new logit scale."""
     v = model.vision
     assert model.cfg.vision_feature_layer == -2
-    with torch.no_grad():
-        v.eval()
-        H = torch.cat([v(to_pixels(imgs[i:i + 256]))[0][-2].half().cpu() for i in range(0, len(imgs), 256)])
     lab_ids, lab_am, presence = label_presence(tok, spec, scs)
     ls = torch.nn.Parameter(torch.tensor(math.log(max(logit_scale, 10.0)), device=DEV))
     sig = torch.nn.Parameter(torch.tensor([math.log(10.0), -10.0], device=DEV))
     aux = ZeroShotAux(spec, v.cfg.projection_dim).to(DEV)
     params = list(v.layers[-1].parameters()) + list(v.post_layernorm.parameters()) + \
         list(v.visual_projection.parameters()) + list(tenc.parameters()) + [ls, sig] + list(aux.parameters())
-    opt = torch.optim.AdamW(params, lr=args.lr_zs, weight_decay=0.01)
+    opt = torch.optim.AdamW(params, lr=lr, weight_decay=0.01)
     rng = random.Random(3)
     tenc.train()
     v.train()
-    for step in range(args.steps_zs):
-        cosine_lr(opt, step, args.steps_zs, args.lr_zs)
-        idx = [rng.randrange(len(scs)) for _ in range(args.bs0)]
-        x = v.layers[-1](H[idx].to(DEV).float())
+    for step in range(steps):
+        cosine_lr(opt, step, steps, lr)
+        idx = [rng.randrange(len(scs)) for _ in range(bs)]
+        x = v.layers[-1](states[idx].to(DEV).float())
         pooled = v.post_layernorm(x[:, 1:].mean(1) if v.cfg.pool == "mean" else x[:, 0])
         ie = F.normalize(v.visual_projection(pooled), dim=-1)
         scale = ls.exp().clamp(max=100)
         le = tenc(lab_ids, lab_am)
-        loss_lab = label_loss(ie @ le.t(), presence[idx].to(DEV), scale, sig, args.zs_sig)
+        loss_lab = label_loss(ie @ le.t(), presence[idx].to(DEV), scale, sig, sig_w)
         texts = [caption_text(spec, scs[i], rng) for i in idx]
         t_ids, t_am = encode_labels(tok, texts, max_len=48)
         loss_clip = caption_loss(ie, tenc(t_ids, t_am), texts, scale)
-        loss = loss_lab + 0.25 * loss_clip + args.zs_aux * aux(ie, le, [scs[i] for i in idx])
+        loss_aux = aux(ie, le, [scs[i] for i in idx])
+        loss = loss_lab + clip_w * loss_clip + aux_w * loss_aux
         optimise(opt, loss, params)
-        if step % args.log_every == 0 or step == args.steps_zs - 1:
-            log(f"zero-shot head step {step}/{args.steps_zs} labels {loss_lab.item():.3f} clip {loss_clip.item():.3f} "
-                f"scale {scale.item():.1f}")
+        if step % log_every == 0 or step == steps - 1:
+            log(f"zero-shot head step {step}/{steps} labels {loss_lab.item():.3f} clip {loss_clip.item():.3f} "
+                f"aux {loss_aux.item():.3f} scale {scale.item():.1f}")
     tenc.eval()
     v.eval()
     return float(ls.exp().clamp(max=100).item())
@@ -509,14 +509,16 @@ def stage_lm(model, text, spec, pool, args):
 
 
 @torch.no_grad()
-def precompute_features(model, imgs, bs=256):
-    """The frozen vision encoder's LLaVA features (layer vision_feature_layer, CLS dropped) for
-    the whole pool, stored as fp16: stages 1 and 2 then only run projector + LM."""
+def precompute_features(model, imgs, bs=256, keep_cls=False, dtype=torch.float16):
+    """The frozen vision encoder's states at vision_feature_layer for the whole pool (the LLaVA
+    features without CLS, stored as fp16 by default): stages 1 and 2 then only run projector + LM;
+    with CLS they are the input of the last layer, for the zero-shot head."""
     model.vision.eval()
     out = []
     for i in range(0, len(imgs), bs):
         hs, _ = model.vision(to_pixels(imgs[i:i + bs]))
-        out.append(hs[model.cfg.vision_feature_layer][:, 1:].half().cpu())
+        h = hs[model.cfg.vision_feature_layer]
+        out.append((h if keep_cls else h[:, 1:]).to(dtype).cpu())
     return torch.cat(out)
 
 
@@ -833,7 +835,9 @@ def main():
         timings["stage2_instruct"] = time.time() - t
         if args.tune_vision and args.steps_zs > 0:
             t = time.time()
-            logit_scale = stage_zero_shot_head(model, tenc, tok, spec, pool, args, logit_scale)
+            states = precompute_features(model, pool[1], keep_cls=True)
+            logit_scale = stage_zero_shot_head(model, tenc, tok, spec, pool[0], states, logit_scale, args.steps_zs,
+                                               args.bs0, args.lr_zs, 0.25, args.zs_aux, args.zs_sig, args.log_every)
             timings["zero_shot_head"] = time.time() - t
         if args.save_ckpt:
             cpu = lambda m: {k: v.detach().cpu() for k, v in m.state_dict().items()}  # noqa: E731
