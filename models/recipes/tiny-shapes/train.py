@@ -271,11 +271,13 @@ class Text:
         return ids.to(DEV), am.to(DEV), labels.to(DEV)
 
 
-def sample_turns(spec, sc, rng, max_turns=4):
-    """A training dialogue about one scene: shuffled questions and possibly one follow-up."""
+def sample_turns(spec, sc, rng, max_turns=4, min_turns=1):
+    """A training dialogue about one scene: min_turns..max_turns shuffled questions and possibly
+    one follow-up. (Longer stage-2 dialogues, --min-turns2 3 --max-turns2 6, trained worse in the
+    same time: models/README.md, runs D and E.)"""
     qs = [(q, a) for _, q, a in S.all_questions(spec, sc, rng)]
     rng.shuffle(qs)
-    k = rng.randint(1, max_turns)
+    k = rng.randint(min(min_turns, max_turns), max_turns)
     turns = qs[:k]
     if rng.random() < 0.45:
         fu = rng.choice(S.follow_ups(spec, sc, rng))
@@ -522,7 +524,11 @@ def precompute_features(model, imgs, bs=256, keep_cls=False, dtype=torch.float16
     return torch.cat(out)
 
 
-def stage_vl(model, text, spec, pool, args, stage, cache=None):
+def stage_vl(model, text, spec, pool, args, stage, cache=None, zs=None):
+    """Stage 1 (projector only, captions) or stage 2 (projector + LM [+ vision], dialogues).
+    zs = (label embeddings [48, d], presence [n, 48], logit scale): with the vision encoder tuned,
+    stage 2 also keeps stage 0's label loss on the image embedding (weight args.zs2), so the
+    zero-shot head still fits the moved features (the text side stays frozen)."""
     scs, imgs = pool
     if stage == 1:
         steps, bs, lr = args.steps1, args.bs1, args.lr1
@@ -534,6 +540,7 @@ def stage_vl(model, text, spec, pool, args, stage, cache=None):
         train_vision = args.tune_vision
         if train_vision:
             groups.append({"params": list(model.vision.parameters()), "scale": args.vision_lr_scale})
+        zs = zs if (train_vision and args.zs2 > 0) else None
     for p in model.parameters():
         p.requires_grad_(False)
     for g in groups:
@@ -552,11 +559,16 @@ def stage_vl(model, text, spec, pool, args, stage, cache=None):
             if stage == 1:
                 turns = [(spec["questions"]["describe"]["q"], S.describe(spec, scs[i]))]
             else:
-                turns = sample_turns(spec, scs[i], rng)
+                turns = sample_turns(spec, scs[i], rng, args.max_turns2, args.min_turns2)
             convs.append(text.conversation(turns))
         ids, am, labels = text.batch(convs, text.tok.pad_id)
+        loss_zs = None
         if train_vision:
-            feats = model.image_features(to_pixels(imgs[idx]))
+            hs, pooled = model.vision(to_pixels(imgs[idx]))
+            feats = model.projector(hs[model.cfg.vision_feature_layer][:, 1:])
+            if zs is not None:
+                ie = F.normalize(model.vision.visual_projection(pooled), dim=-1)
+                loss_zs = _multi_pos(zs[2] * ie @ zs[0].t(), zs[1][idx].to(DEV))
         elif cache is not None:
             feats = model.projector(cache[idx].to(DEV).float())
         else:
@@ -566,12 +578,11 @@ def stage_vl(model, text, spec, pool, args, stage, cache=None):
             feats = model.projector(f)
         logits = model(ids, am, feats=feats)
         loss = lm_loss(logits, labels)
-        opt.zero_grad()
-        loss.backward()
-        torch.nn.utils.clip_grad_norm_([p for g in groups for p in g["params"]], 1.0)
-        opt.step()
+        total = loss if loss_zs is None else loss + args.zs2 * loss_zs
+        optimise(opt, total, [p for g in groups for p in g["params"]])
         if step % args.log_every == 0 or step == steps - 1:
-            log(f"stage{stage} step {step}/{steps} loss {loss.item():.4f}")
+            log(f"stage{stage} step {step}/{steps} loss {loss.item():.4f}"
+                + ("" if loss_zs is None else f" labels {loss_zs.item():.3f}"))
     for p in model.parameters():
         p.requires_grad_(True)
 
@@ -786,7 +797,10 @@ def main():
     ap.add_argument("--steps2", type=int, default=4000)
     ap.add_argument("--bs2", type=int, default=32)
     ap.add_argument("--lr2", type=float, default=1e-3)
+    ap.add_argument("--min-turns2", type=int, default=1)
+    ap.add_argument("--max-turns2", type=int, default=4)
     ap.add_argument("--tune-vision", type=int, default=1)
+    ap.add_argument("--zs2", type=float, default=0.0)
     ap.add_argument("--steps-zs", type=int, default=1500)
     ap.add_argument("--lr-zs", type=float, default=2e-3)
     ap.add_argument("--vision-lr-scale", type=float, default=1.0)
@@ -831,7 +845,13 @@ def main():
         stage_vl(model, text, spec, pool, args, stage=1, cache=cache)
         timings["stage1_align"] = time.time() - t
         t = time.time()
-        stage_vl(model, text, spec, pool, args, stage=2, cache=cache)
+        zs = None
+        if args.tune_vision and args.zs2 > 0:
+            lab_ids, lab_am, presence = label_presence(tok, spec, pool[0])
+            with torch.no_grad():
+                tenc.eval()
+                zs = (tenc(lab_ids, lab_am), presence, logit_scale)
+        stage_vl(model, text, spec, pool, args, stage=2, cache=cache, zs=zs)
         timings["stage2_instruct"] = time.time() - t
         if args.tune_vision and args.steps_zs > 0:
             t = time.time()
