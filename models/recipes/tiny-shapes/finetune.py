@@ -91,10 +91,7 @@ def main():
             ids, am, lab = text.batch(convs, tok.pad_id)
             f = model.projector(H[idx][:, 1:])
             loss = T.lm_loss(model(ids, am, feats=f), lab)
-            opt.zero_grad()
-            loss.backward()
-            torch.nn.utils.clip_grad_norm_(params, 1.0)
-            opt.step()
+            T.optimise(opt, loss, params)
             if step % 50 == 0:
                 log(f"stage2+ step {step} loss {loss.item():.4f} lr {lr:.2e}")
             step += 1

@@ -526,9 +526,9 @@ def precompute_features(model, imgs, bs=256, keep_cls=False, dtype=torch.float16
 
 def stage_vl(model, text, spec, pool, args, stage, cache=None, zs=None):
     """Stage 1 (projector only, captions) or stage 2 (projector + LM [+ vision], dialogues).
-    zs = (label embeddings [48, d], presence [n, 48], logit scale): with the vision encoder tuned,
-    stage 2 also keeps stage 0's label loss on the image embedding (weight args.zs2), so the
-    zero-shot head still fits the moved features (the text side stays frozen)."""
+    zs = (label embeddings [48, d], presence [n, 48], logit scale), given by main() only for stage 2
+    with the vision encoder tuned and args.zs2 > 0: stage 0's label loss on the image embedding
+    (weight args.zs2) then keeps the zero-shot head fitting the moved features (text side frozen)."""
     scs, imgs = pool
     if stage == 1:
         steps, bs, lr = args.steps1, args.bs1, args.lr1
@@ -540,7 +540,6 @@ def stage_vl(model, text, spec, pool, args, stage, cache=None, zs=None):
         train_vision = args.tune_vision
         if train_vision:
             groups.append({"params": list(model.vision.parameters()), "scale": args.vision_lr_scale})
-        zs = zs if (train_vision and args.zs2 > 0) else None
     for p in model.parameters():
         p.requires_grad_(False)
     for g in groups:
@@ -563,19 +562,16 @@ def stage_vl(model, text, spec, pool, args, stage, cache=None, zs=None):
             convs.append(text.conversation(turns))
         ids, am, labels = text.batch(convs, text.tok.pad_id)
         loss_zs = None
-        if train_vision:
-            hs, pooled = model.vision(to_pixels(imgs[idx]))
-            feats = model.projector(hs[model.cfg.vision_feature_layer][:, 1:])
+        if cache is not None and not train_vision:
+            f = cache[idx].to(DEV).float()
+        else:
+            with torch.set_grad_enabled(bool(train_vision)):
+                hs, pooled = model.vision(to_pixels(imgs[idx]))
+            f = hs[model.cfg.vision_feature_layer][:, 1:]
             if zs is not None:
                 ie = F.normalize(model.vision.visual_projection(pooled), dim=-1)
-                loss_zs = _multi_pos(zs[2] * ie @ zs[0].t(), zs[1][idx].to(DEV))
-        elif cache is not None:
-            feats = model.projector(cache[idx].to(DEV).float())
-        else:
-            with torch.no_grad():
-                hs, _ = model.vision(to_pixels(imgs[idx]))
-                f = hs[model.cfg.vision_feature_layer][:, 1:]
-            feats = model.projector(f)
+                loss_zs = label_loss(ie @ zs[0].t(), zs[1][idx].to(DEV), zs[2], None, 0.0)
+        feats = model.projector(f)
         logits = model(ids, am, feats=feats)
         loss = lm_loss(logits, labels)
         total = loss if loss_zs is None else loss + args.zs2 * loss_zs
