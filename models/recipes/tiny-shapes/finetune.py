@@ -1,20 +1,19 @@
 """Continue a tiny-shapes checkpoint on CPU (used for the committed model, see models/README.md):
 
     /usr/bin/python3 models/recipes/tiny-shapes/finetune.py --ckpt ck.pt --out models/tiny-shapes \
-        --zs-steps 600 --minutes 40
+        --zs-steps 1500 --steps2 3000
 
   zero-shot head  retrains the vision encoder's LAST layer, its pooling, visual_projection and the
                   text encoder (contrastive: multi-positive InfoNCE over the 48 labels + caption
                   InfoNCE) on precomputed layer -2 states. The LLaVA features (layer -2) do not
                   change, so this cannot hurt the chat model.
   stage 2 (more)  continues visual instruction tuning of projector + LM on precomputed layer -2
-                  features (vision frozen), for a wall-clock budget.
-  eval, export    as train.py.
+                  features (vision frozen): train.stage_vl with the feature cache, as train.py's
+                  frozen phase.
+  eval, export    as train.py (reference/ included).
 """
 import argparse
-import math
 import os
-import random
 import sys
 import time
 
@@ -35,15 +34,21 @@ def main():
     ap.add_argument("--out", default=os.path.join(HERE, "..", "..", "tiny-shapes"))
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--pool", type=int, default=6000)
+    ap.add_argument("--pool-seed", type=int, default=T.TRAIN_SEED + 1, help="another seed gives each round fresh scenes")
     ap.add_argument("--zs-steps", type=int, default=600)
     ap.add_argument("--zs-bs", type=int, default=64)
     ap.add_argument("--zs-lr", type=float, default=2e-3)
     ap.add_argument("--text-pool", default="mean")
     ap.add_argument("--zs-clip-w", type=float, default=0.25)
     ap.add_argument("--zs-aux-w", type=float, default=3.0)
-    ap.add_argument("--minutes", type=float, default=40)
+    ap.add_argument("--steps2", type=int, default=3000, help="stage 2 steps on the cached features (0.36 s/step)")
     ap.add_argument("--bs2", type=int, default=32)
     ap.add_argument("--lr2", type=float, default=4e-4)
+    ap.add_argument("--min-turns2", type=int, default=1)
+    ap.add_argument("--max-turns2", type=int, default=4)
+    ap.add_argument("--focus2", default="", help="stage-2 question types asked first (train.py --focus2)")
+    ap.add_argument("--focus2-p", type=float, default=0.0)
+    ap.add_argument("--log-every", type=int, default=250)
     ap.add_argument("--eval-n", type=int, default=300)
     ap.add_argument("--save-ckpt", default="")
     args = ap.parse_args()
@@ -53,7 +58,7 @@ def main():
     logit_scale = ck["logit_scale"]
     log(f"loaded {args.ckpt}; args {vars(args)}")
 
-    scs, imgs = T.make_pool(T.TRAIN_SEED + 1, args.pool, aug=True)
+    scs, imgs = T.make_pool(args.pool_seed, args.pool, aug=True)
     log(f"rendered {args.pool} scenes")
     # [n, 65, d] the LLaVA feature layer with CLS (the input of the last layer), float32
     H = T.precompute_features(model, imgs, keep_cls=True, dtype=torch.float32)
@@ -65,39 +70,8 @@ def main():
                                              args.zs_lr, args.zs_clip_w, args.zs_aux_w, 0.0, 50)
 
     # ---- more stage 2 ---------------------------------------------------------------------
-    if args.minutes > 0:
-        for p in model.parameters():
-            p.requires_grad_(False)
-        params = list(model.projector.parameters()) + list(model.lm.parameters())
-        for p in params:
-            p.requires_grad_(True)
-        opt = torch.optim.AdamW(params, lr=args.lr2, weight_decay=0.01)
-        rng = random.Random(12)
-        model.lm.train()
-        model.projector.train()
-        deadline = time.time() + args.minutes * 60
-        t_start = time.time()
-        step, total = 0, None
-        while time.time() < deadline:
-            if step == 10:
-                per = (time.time() - t_start) / 10
-                total = max(20, int(args.minutes * 60 / per))
-                log(f"stage2+ {per:.2f}s/step → about {total} steps")
-            lr = args.lr2 if total is None else args.lr2 * (0.05 + 0.95 * 0.5 * (1 + math.cos(math.pi * min(1.0, step / total))))
-            for g in opt.param_groups:
-                g["lr"] = lr
-            idx = [rng.randrange(len(scs)) for _ in range(args.bs2)]
-            convs = [text.conversation(T.sample_turns(spec, scs[i], rng)) for i in idx]
-            ids, am, lab = text.batch(convs, tok.pad_id)
-            f = model.projector(H[idx][:, 1:])
-            loss = T.lm_loss(model(ids, am, feats=f), lab)
-            T.optimise(opt, loss, params)
-            if step % 50 == 0:
-                log(f"stage2+ step {step} loss {loss.item():.4f} lr {lr:.2e}")
-            step += 1
-        log(f"stage2+ done: {step} steps")
-        for p in model.parameters():
-            p.requires_grad_(True)
+    if args.steps2 > 0:
+        T.stage_vl(model, text, spec, (scs, imgs), args, stage=2, cache=H, seed=12)
 
     model.eval()
     if args.save_ckpt:
@@ -110,6 +84,8 @@ def main():
     log("eval (held-out seed, plain render):", json.dumps(ev, indent=1))
     log("eval (held-out seed, augmented render):", json.dumps({k: v for k, v in ev_aug.items() if k != "per_type"}))
     T.export(model, tenc, tok, logit_scale, args.out)
+    from make_reference import write_reference
+    write_reference(model, tenc, text, spec, args.out)
     with open(os.path.join(args.out, "training_report.json"), "w") as fh:
         json.dump({"base_checkpoint_args": ck["args"], "finetune_args": vars(args), "eval": ev,
                    "eval_augmented": ev_aug, "finetune_s": time.time() - T.T0, "torch": torch.__version__}, fh, indent=2)

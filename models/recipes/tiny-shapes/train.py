@@ -271,12 +271,17 @@ class Text:
         return ids.to(DEV), am.to(DEV), labels.to(DEV)
 
 
-def sample_turns(spec, sc, rng, max_turns=4, min_turns=1):
+def sample_turns(spec, sc, rng, max_turns=4, min_turns=1, focus=(), focus_p=0.0):
     """A training dialogue about one scene: min_turns..max_turns shuffled questions and possibly
-    one follow-up. (Longer stage-2 dialogues, --min-turns2 3 --max-turns2 6, trained worse in the
+    one follow-up. With probability focus_p the question types in `focus` come first, so they are
+    asked whenever the scene allows them (more weight on a weak type without a new loss).
+    (Longer stage-2 dialogues, --min-turns2 3 --max-turns2 6, trained worse in the
     same time: models/README.md, runs D and E.)"""
-    qs = [(q, a) for _, q, a in S.all_questions(spec, sc, rng)]
+    qs = S.all_questions(spec, sc, rng)
     rng.shuffle(qs)
+    if focus and rng.random() < focus_p:
+        qs.sort(key=lambda t: t[0] not in focus)
+    qs = [(q, a) for _, q, a in qs]
     k = rng.randint(min(min_turns, max_turns), max_turns)
     turns = qs[:k]
     if rng.random() < 0.45:
@@ -524,20 +529,23 @@ def precompute_features(model, imgs, bs=256, keep_cls=False, dtype=torch.float16
     return torch.cat(out)
 
 
-def stage_vl(model, text, spec, pool, args, stage, cache=None, zs=None):
-    """Stage 1 (projector only, captions) or stage 2 (projector + LM [+ vision], dialogues).
-    zs = (label embeddings [48, d], presence [n, 48], logit scale), given by main() only for stage 2
-    with the vision encoder tuned and args.zs2 > 0: stage 0's label loss on the image embedding
-    (weight args.zs2) then keeps the zero-shot head fitting the moved features (text side frozen)."""
+def stage_vl(model, text, spec, pool, args, stage, cache=None, zs=None, steps=None, lr=None, seed=None):
+    """Stage 1 (projector only, captions) or stage 2 (projector + LM, dialogues). In stage 2 the vision
+    encoder is tuned too when args.tune_vision and no `cache` is given; with a cache (the layer -2
+    states with CLS, precompute_features(keep_cls=True)) the features are read from it and the step
+    costs only projector + LM. steps/lr/seed override the stage's args (train.py's frozen phase of
+    stage 2 and finetune.py). zs = (label embeddings [48, d], presence [n, 48], logit scale), given by
+    main() only when the vision encoder is tuned and args.zs2 > 0: stage 0's label loss on the image
+    embedding (weight args.zs2) then keeps the zero-shot head fitting the moved features."""
     scs, imgs = pool
     if stage == 1:
-        steps, bs, lr = args.steps1, args.bs1, args.lr1
+        steps, bs, lr = steps or args.steps1, args.bs1, lr or args.lr1
         groups = [{"params": list(model.projector.parameters()), "scale": 1.0}]
         train_vision = False
     else:
-        steps, bs, lr = args.steps2, args.bs2, args.lr2
+        steps, bs, lr = steps or args.steps2, args.bs2, lr or args.lr2
         groups = [{"params": list(model.projector.parameters()) + list(model.lm.parameters()), "scale": 1.0}]
-        train_vision = args.tune_vision
+        train_vision = cache is None and bool(args.tune_vision)
         if train_vision:
             groups.append({"params": list(model.vision.parameters()), "scale": args.vision_lr_scale})
     for p in model.parameters():
@@ -546,7 +554,8 @@ def stage_vl(model, text, spec, pool, args, stage, cache=None, zs=None):
         for p in g["params"]:
             p.requires_grad_(True)
     opt = torch.optim.AdamW(groups, lr=lr, weight_decay=0.01)
-    rng = random.Random(10 + stage)
+    rng = random.Random(10 + stage if seed is None else seed)
+    focus = tuple(t for t in args.focus2.split(",") if t)
     model.train()
     if not train_vision:
         model.vision.eval()
@@ -558,12 +567,12 @@ def stage_vl(model, text, spec, pool, args, stage, cache=None, zs=None):
             if stage == 1:
                 turns = [(spec["questions"]["describe"]["q"], S.describe(spec, scs[i]))]
             else:
-                turns = sample_turns(spec, scs[i], rng, args.max_turns2, args.min_turns2)
+                turns = sample_turns(spec, scs[i], rng, args.max_turns2, args.min_turns2, focus, args.focus2_p)
             convs.append(text.conversation(turns))
         ids, am, labels = text.batch(convs, text.tok.pad_id)
         loss_zs = None
-        if cache is not None and not train_vision:
-            f = cache[idx].to(DEV).float()
+        if cache is not None:
+            f = cache[idx][:, 1:].to(DEV).float()
         else:
             with torch.set_grad_enabled(bool(train_vision)):
                 hs, pooled = model.vision(to_pixels(imgs[idx]))
@@ -781,7 +790,7 @@ def main():
     ap.add_argument("--tlayers", type=int, default=4)
     ap.add_argument("--theads", type=int, default=4)
     ap.add_argument("--tkv", type=int, default=2)
-    ap.add_argument("--steps0", type=int, default=2000)
+    ap.add_argument("--steps0", type=int, default=1750)
     ap.add_argument("--bs0", type=int, default=64)
     ap.add_argument("--lr0", type=float, default=2e-3)
     ap.add_argument("--steps-lm", type=int, default=300)
@@ -790,14 +799,19 @@ def main():
     ap.add_argument("--steps1", type=int, default=300)
     ap.add_argument("--bs1", type=int, default=32)
     ap.add_argument("--lr1", type=float, default=2e-3)
-    ap.add_argument("--steps2", type=int, default=4000)
+    ap.add_argument("--steps2", type=int, default=2200, help="stage 2 steps with the vision encoder tuned")
+    ap.add_argument("--steps2-frozen", type=int, default=3000,
+                    help="then stage 2 steps on cached features, vision frozen (with --tune-vision 1)")
+    ap.add_argument("--lr2-frozen", type=float, default=4e-4)
     ap.add_argument("--bs2", type=int, default=32)
     ap.add_argument("--lr2", type=float, default=1e-3)
     ap.add_argument("--min-turns2", type=int, default=1)
     ap.add_argument("--max-turns2", type=int, default=4)
+    ap.add_argument("--focus2", default="", help="stage-2 question types asked first, e.g. colour,position")
+    ap.add_argument("--focus2-p", type=float, default=0.0, help="... in this share of the dialogues")
     ap.add_argument("--tune-vision", type=int, default=1)
     ap.add_argument("--zs2", type=float, default=0.0)
-    ap.add_argument("--steps-zs", type=int, default=1500)
+    ap.add_argument("--steps-zs", type=int, default=3000)
     ap.add_argument("--lr-zs", type=float, default=2e-3)
     ap.add_argument("--vision-lr-scale", type=float, default=1.0)
     ap.add_argument("--eval-n", type=int, default=300)
@@ -837,7 +851,7 @@ def main():
         stage_lm(model, text, spec, pool, args)
         timings["lm_pretrain"] = time.time() - t
         t = time.time()
-        cache = None if args.tune_vision else precompute_features(model, pool[1])
+        cache = None if args.tune_vision else precompute_features(model, pool[1], keep_cls=True)
         stage_vl(model, text, spec, pool, args, stage=1, cache=cache)
         timings["stage1_align"] = time.time() - t
         t = time.time()
@@ -849,12 +863,24 @@ def main():
                 zs = (tenc(lab_ids, lab_am), presence, logit_scale)
         stage_vl(model, text, spec, pool, args, stage=2, cache=cache, zs=zs)
         timings["stage2_instruct"] = time.time() - t
-        if args.tune_vision and args.steps_zs > 0:
+        if args.tune_vision:
+            # the vision encoder is final from here on: its layer -2 states (with CLS) feed both the
+            # frozen phase of stage 2 and the zero-shot head (which retrains only the layers after them)
             t = time.time()
-            states = precompute_features(model, pool[1], keep_cls=True)
-            logit_scale = stage_zero_shot_head(model, tenc, tok, spec, pool[0], states, logit_scale, args.steps_zs,
-                                               args.bs0, args.lr_zs, 0.25, args.zs_aux, args.zs_sig, args.log_every)
-            timings["zero_shot_head"] = time.time() - t
+            cache = precompute_features(model, pool[1], keep_cls=True)
+            timings["feature_cache"] = time.time() - t
+            if args.steps2_frozen > 0:
+                t = time.time()
+                log(f"stage 2, frozen phase: vision encoder frozen, features cached {tuple(cache.shape)}")
+                stage_vl(model, text, spec, pool, args, stage=2, cache=cache, steps=args.steps2_frozen,
+                         lr=args.lr2_frozen, seed=13)
+                timings["stage2_frozen"] = time.time() - t
+            if args.steps_zs > 0:
+                t = time.time()
+                logit_scale = stage_zero_shot_head(model, tenc, tok, spec, pool[0], cache, logit_scale,
+                                                   args.steps_zs, args.bs0, args.lr_zs, 0.25, args.zs_aux,
+                                                   args.zs_sig, args.log_every)
+                timings["zero_shot_head"] = time.time() - t
         if args.save_ckpt:
             cpu = lambda m: {k: v.detach().cpu() for k, v in m.state_dict().items()}  # noqa: E731
             torch.save({"model": cpu(model), "tenc": cpu(tenc), "logit_scale": logit_scale,
