@@ -134,15 +134,15 @@ if (!haveModel) {
 }
 
 /**
- * The committed model's measured level on this 40-image sample (greedy, so deterministic): Q&A 93.6%,
- * captions 92.5%, zero-shot 72.5%, follow-ups 92.5%. On 200 images it reaches issue #4's targets for
- * Q&A, captions and follow-ups but not yet zero-shot (≥ 90 / 80 / 90 / 85 %, `evalTargets`; `npm run
- * eval` reports them and exits 1 while any is missed). So this test holds Q&A and follow-ups to the
- * targets themselves, and captions and zero-shot to a regression floor a few answers below the
- * measured level: it fails when a pipeline or model change makes the embedded model answer worse.
- * Raise it with the model.
+ * The committed model's measured level on this 40-image sample (greedy, so deterministic): Q&A 98.1%,
+ * captions 92.5%, zero-shot 87.5%, follow-ups 95.0%. On 200 images (`npm run eval`) it meets issue
+ * #4's targets (≥ 90 / 80 / 90 / 85 %, `evalTargets`), zero-shot only just (90.0%). On this smaller
+ * sample the test holds Q&A and follow-ups to the targets themselves, and captions and zero-shot to a
+ * regression floor a few answers below the measured level (40 images are too few to hold zero-shot
+ * at 90%: one answer is 2.5 points): it fails when a pipeline or model change makes the embedded
+ * model answer worse.
  */
-const measuredFloor = { qa: evalTargets.qa, caption: 0.85, zeroShot: 0.65, followUp: evalTargets.followUp };
+const measuredFloor = { qa: evalTargets.qa, caption: 0.85, zeroShot: 0.8, followUp: evalTargets.followUp };
 
 describe.skipIf(!haveModel)(`the embedded model (${modelDir}) on 40 held-out images`, () => {
   it(
