@@ -9,8 +9,10 @@ Stages (the LLaVA line's recipe, scaled down):
   LM       a small Llama-style causal LM pretrained on the task text (dialogues without images)
   stage 1  feature alignment: only the projector trains (vision encoder and LM frozen),
            on "Describe the image." → caption
-  stage 2  visual instruction tuning: projector + LM (+ the vision encoder at a lower rate, see
-           --tune-vision) on multi-turn Q&A and two-turn follow-ups, loss on assistant tokens only
+  stage 2  visual instruction tuning: projector + LM (+ the vision encoder, see --tune-vision) on
+           multi-turn Q&A and two-turn follow-ups, loss on assistant tokens only; then a frozen
+           phase (--steps2-frozen): projector + LM only, on the vision encoder's cached features
+  head     the zero-shot head re-aligned on the same cached features (--steps-zs)
   eval     a quick Python-side accuracy on a held-out seed
   export   the standard ONNX layout + onnx/text_encoder.onnx and image_embeds for zero-shot
 """
@@ -790,7 +792,7 @@ def main():
     ap.add_argument("--tlayers", type=int, default=4)
     ap.add_argument("--theads", type=int, default=4)
     ap.add_argument("--tkv", type=int, default=2)
-    ap.add_argument("--steps0", type=int, default=1750)
+    ap.add_argument("--steps0", type=int, default=2000)
     ap.add_argument("--bs0", type=int, default=64)
     ap.add_argument("--lr0", type=float, default=2e-3)
     ap.add_argument("--steps-lm", type=int, default=300)
@@ -799,9 +801,10 @@ def main():
     ap.add_argument("--steps1", type=int, default=300)
     ap.add_argument("--bs1", type=int, default=32)
     ap.add_argument("--lr1", type=float, default=2e-3)
-    ap.add_argument("--steps2", type=int, default=2200, help="stage 2 steps with the vision encoder tuned")
-    ap.add_argument("--steps2-frozen", type=int, default=3000,
-                    help="then stage 2 steps on cached features, vision frozen (with --tune-vision 1)")
+    ap.add_argument("--steps2", type=int, default=4000, help="stage 2 steps with the vision encoder tuned")
+    ap.add_argument("--steps2-frozen", type=int, default=0,
+                    help="then stage 2 steps on cached features, vision frozen (with --tune-vision 1; "
+                         "0.36 s/step; finetune.py's stage 2 — run F in models/README.md)")
     ap.add_argument("--lr2-frozen", type=float, default=4e-4)
     ap.add_argument("--bs2", type=int, default=32)
     ap.add_argument("--lr2", type=float, default=1e-3)
@@ -811,7 +814,7 @@ def main():
     ap.add_argument("--focus2-p", type=float, default=0.0, help="... in this share of the dialogues")
     ap.add_argument("--tune-vision", type=int, default=1)
     ap.add_argument("--zs2", type=float, default=0.0)
-    ap.add_argument("--steps-zs", type=int, default=3000)
+    ap.add_argument("--steps-zs", type=int, default=1500)
     ap.add_argument("--lr-zs", type=float, default=2e-3)
     ap.add_argument("--vision-lr-scale", type=float, default=1.0)
     ap.add_argument("--eval-n", type=int, default=300)
