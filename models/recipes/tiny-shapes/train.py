@@ -541,11 +541,11 @@ def stage_vl(model, text, spec, pool, args, stage, cache=None, zs=None, steps=No
     embedding (weight args.zs2) then keeps the zero-shot head fitting the moved features."""
     scs, imgs = pool
     if stage == 1:
-        steps, bs, lr = steps or args.steps1, args.bs1, lr or args.lr1
+        steps, bs, lr = (args.steps1 if steps is None else steps), args.bs1, (args.lr1 if lr is None else lr)
         groups = [{"params": list(model.projector.parameters()), "scale": 1.0}]
         train_vision = False
     else:
-        steps, bs, lr = steps or args.steps2, args.bs2, lr or args.lr2
+        steps, bs, lr = (args.steps2 if steps is None else steps), args.bs2, (args.lr2 if lr is None else lr)
         groups = [{"params": list(model.projector.parameters()) + list(model.lm.parameters()), "scale": 1.0}]
         train_vision = cache is None and bool(args.tune_vision)
         if train_vision:
@@ -765,6 +765,14 @@ def _init(m):
             torch.nn.init.normal_(p, std=0.02 / math.sqrt(2))
 
 
+def add_dialogue_args(ap):
+    """How stage 2 samples its dialogues (sample_turns), for train.py and finetune.py alike."""
+    ap.add_argument("--min-turns2", type=int, default=1)
+    ap.add_argument("--max-turns2", type=int, default=4)
+    ap.add_argument("--focus2", default="", help="stage-2 question types asked first, e.g. colour,position")
+    ap.add_argument("--focus2-p", type=float, default=0.0, help="... in this share of the dialogues")
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--out", default=os.path.join(HERE, "..", "..", "tiny-shapes"))
@@ -808,10 +816,7 @@ def main():
     ap.add_argument("--lr2-frozen", type=float, default=4e-4)
     ap.add_argument("--bs2", type=int, default=32)
     ap.add_argument("--lr2", type=float, default=1e-3)
-    ap.add_argument("--min-turns2", type=int, default=1)
-    ap.add_argument("--max-turns2", type=int, default=4)
-    ap.add_argument("--focus2", default="", help="stage-2 question types asked first, e.g. colour,position")
-    ap.add_argument("--focus2-p", type=float, default=0.0, help="... in this share of the dialogues")
+    add_dialogue_args(ap)
     ap.add_argument("--tune-vision", type=int, default=1)
     ap.add_argument("--zs2", type=float, default=0.0)
     ap.add_argument("--steps-zs", type=int, default=1500)
