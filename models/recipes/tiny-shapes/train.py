@@ -76,8 +76,9 @@ def use_bf16(flag):
     return BF16
 
 
-def amp():
-    return torch.autocast("cpu", dtype=torch.bfloat16) if BF16 and DEV.type == "cpu" else contextlib.nullcontext()
+def amp(enabled=True):
+    on = enabled and BF16 and DEV.type == "cpu"
+    return torch.autocast("cpu", dtype=torch.bfloat16) if on else contextlib.nullcontext()
 
 
 # ---------------------------------------------------------------------------------------------
@@ -552,6 +553,42 @@ def stage_lm(model, text, spec, pool, args):
             log(f"lm step {step}/{args.steps_lm} loss {loss.item():.3f}")
 
 
+_LOCAL_TARGETS = {}
+
+
+def grounding_words(tok, spec):
+    """The LM token ids of the 8 colour words and the 6 kind words (each one BPE token)."""
+    ids = [tok.encode(w, add_special_tokens=False) for w in list(spec["colours"]) + spec["kinds"]]
+    assert all(len(i) == 1 for i in ids), ids
+    ids = torch.tensor([i[0] for i in ids], device=DEV)
+    return ids[:len(spec["colours"])], ids[len(spec["colours"]):]
+
+
+def grounding_loss(feats, local, emb, words, scale=16.0):
+    """Dense word grounding of the image tokens (--ground): every projected patch that lies on a shape
+    should point, by cosine against the LM's token embeddings, at the words of its colour and its
+    kind — the image tokens then live next to the question's own words ("What colour is the star?"),
+    so attention can match them before stage 2 has learnt to search. feats [b, P, d] projector output,
+    local [b, P, G] patch_targets' local groups (0 colour, 1 kind; 0 = background, not scored)."""
+    col, kind = local[..., 0], local[..., 1]
+    m = col > 0
+    if not bool(m.any()):
+        return feats.sum() * 0.0
+    f = F.normalize(feats[m].float(), dim=-1)
+    logp = (scale * f @ F.normalize(emb.float(), dim=-1).t()).log_softmax(-1)
+    tc, tk = words[0][col[m] - 1], words[1][kind[m] - 1]
+    return -0.5 * (logp.gather(1, tc[:, None]) + logp.gather(1, tk[:, None])).mean()
+
+
+def local_targets(spec, scs, patch):
+    """patch_targets' local groups for a pool, computed once per pool."""
+    key = (id(scs), len(scs), patch)
+    if key not in _LOCAL_TARGETS:
+        _LOCAL_TARGETS.clear()
+        _LOCAL_TARGETS[key] = patch_targets(spec, scs, patch)[0]
+    return _LOCAL_TARGETS[key]
+
+
 @torch.no_grad()
 def precompute_features(model, imgs, bs=256, keep_cls=False, dtype=torch.float16):
     """The frozen vision encoder's states at vision_feature_layer for the whole pool (the LLaVA
@@ -560,7 +597,8 @@ def precompute_features(model, imgs, bs=256, keep_cls=False, dtype=torch.float16
     model.vision.eval()
     out = []
     for i in range(0, len(imgs), bs):
-        hs, _ = model.vision(to_pixels(imgs[i:i + bs]))
+        with amp():  # the residual stream (and so these states) stays float32
+            hs, _ = model.vision(to_pixels(imgs[i:i + bs]))
         h = hs[model.cfg.vision_feature_layer]
         out.append((h if keep_cls else h[:, 1:]).to(dtype).cpu())
     return torch.cat(out)
@@ -593,12 +631,22 @@ def stage_vl(model, text, spec, pool, args, stage, cache=None, zs=None, steps=No
     opt = torch.optim.AdamW(groups, lr=lr, weight_decay=0.01)
     rng = random.Random(10 + stage if seed is None else seed)
     focus = tuple(t for t in args.focus2.split(",") if t)
+    ground = getattr(args, "ground", 0.0)
+    if ground > 0:
+        words = grounding_words(text.tok, spec)
+        local = local_targets(spec, scs, model.cfg.vision.patch_size)
+    # curriculum (--easy2): the first steps of the tuned phase draw scenes with few shapes only
+    easy_steps = getattr(args, "easy2", 0) if (stage == 2 and cache is None) else 0
+    easy = [i for i, sc in enumerate(scs) if len(sc["shapes"]) <= getattr(args, "easy2_shapes", 2)] if easy_steps else []
     model.train()
     if not train_vision:
         model.vision.eval()
     for step in range(steps):
         cosine_lr(opt, step, steps, lr)
-        idx = [rng.randrange(len(scs)) for _ in range(bs)]
+        if step < easy_steps:
+            idx = [easy[rng.randrange(len(easy))] for _ in range(bs)]
+        else:
+            idx = [rng.randrange(len(scs)) for _ in range(bs)]
         convs = []
         for i in idx:
             if stage == 1:
@@ -608,7 +656,7 @@ def stage_vl(model, text, spec, pool, args, stage, cache=None, zs=None, steps=No
             convs.append(text.conversation(turns))
         ids, am, labels = text.batch(convs, text.tok.pad_id)
         loss_zs = None
-        with amp():
+        with amp(not train_vision or args.bf16_tuned):
             if cache is not None:
                 f = cache[idx][:, 1:].to(DEV).float()
             else:
@@ -624,10 +672,15 @@ def stage_vl(model, text, spec, pool, args, stage, cache=None, zs=None, steps=No
             loss_zs = label_loss(ie @ zs[0].t(), zs[1][idx].to(DEV), zs[2], None, 0.0)
         loss = lm_loss(logits, labels)
         total = loss if loss_zs is None else loss + args.zs2 * loss_zs
+        loss_g = None
+        if ground > 0:
+            loss_g = grounding_loss(feats, local[idx].to(DEV), model.lm.embed_tokens.weight, words)
+            total = total + ground * loss_g
         optimise(opt, total, [p for g in groups for p in g["params"]])
         if step % args.log_every == 0 or step == steps - 1:
             log(f"stage{stage} step {step}/{steps} loss {loss.item():.4f}"
-                + ("" if loss_zs is None else f" labels {loss_zs.item():.3f}"))
+                + ("" if loss_zs is None else f" labels {loss_zs.item():.3f}")
+                + ("" if loss_g is None else f" grounding {loss_g.item():.3f}"))
     for p in model.parameters():
         p.requires_grad_(True)
 
@@ -853,7 +906,7 @@ def main():
     ap.add_argument("--bs1", type=int, default=32)
     ap.add_argument("--lr1", type=float, default=2e-3)
     ap.add_argument("--steps2", type=int, default=4000, help="stage 2 steps with the vision encoder tuned")
-    ap.add_argument("--steps2-frozen", type=int, default=6000,
+    ap.add_argument("--steps2-frozen", type=int, default=6500,
                     help="then stage 2 steps on cached features, vision frozen (with --tune-vision 1; "
                          "0.36 s/step; finetune.py's stage 2 — run F in models/README.md)")
     ap.add_argument("--lr2-frozen", type=float, default=4e-4)
@@ -861,8 +914,14 @@ def main():
     ap.add_argument("--lr2", type=float, default=1e-3)
     add_dialogue_args(ap)
     ap.add_argument("--tune-vision", type=int, default=1)
+    ap.add_argument("--ground", type=float, default=1.0,
+                    help="weight of the dense word-grounding loss of the image tokens in stages 1 and 2")
+    ap.add_argument("--easy2", type=int, default=1000, help="first steps of the tuned phase on scenes with few shapes")
+    ap.add_argument("--easy2-shapes", type=int, default=3)
+    ap.add_argument("--bf16-tuned", type=int, default=1,
+                    help="bf16 autocast in stage 2's tuned phase too (0: float32 there; runs G and H, models/README.md)")
     ap.add_argument("--zs2", type=float, default=0.0)
-    ap.add_argument("--steps-zs", type=int, default=3000)
+    ap.add_argument("--steps-zs", type=int, default=11000)
     ap.add_argument("--lr-zs", type=float, default=2e-3)
     ap.add_argument("--vision-lr-scale", type=float, default=1.0)
     ap.add_argument("--eval-n", type=int, default=300)
