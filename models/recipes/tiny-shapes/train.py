@@ -8,11 +8,15 @@ Stages (the LLaVA line's recipe, scaled down):
            plus a multi-positive InfoNCE over the 48 "a {colour} {kind}" labels (zero-shot)
   LM       a small Llama-style causal LM pretrained on the task text (dialogues without images)
   stage 1  feature alignment: only the projector trains (vision encoder and LM frozen),
-           on "Describe the image." → caption
+           on "Describe the image." → caption, plus dense word grounding (--ground): each image
+           token on a shape points at the LM embeddings of its colour and kind words
   stage 2  visual instruction tuning: projector + LM (+ the vision encoder, see --tune-vision) on
-           multi-turn Q&A and two-turn follow-ups, loss on assistant tokens only; then a frozen
-           phase (--steps2-frozen): projector + LM only, on the vision encoder's cached features
+           multi-turn Q&A and two-turn follow-ups, loss on assistant tokens only (+ grounding),
+           the first --easy2 steps on scenes with few shapes; then a frozen phase
+           (--steps2-frozen): projector + LM only, on the vision encoder's cached features of the
+           training pool and --pool2 fresh scenes
   head     the zero-shot head re-aligned on the same cached features (--steps-zs)
+  (training forward passes under bf16 autocast where the CPU has native bf16: --bf16 auto)
   eval     a quick Python-side accuracy on a held-out seed
   export   the standard ONNX layout + onnx/text_encoder.onnx and image_embeds for zero-shot
 """
