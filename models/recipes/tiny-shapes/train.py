@@ -910,7 +910,7 @@ def main():
     ap.add_argument("--bs1", type=int, default=32)
     ap.add_argument("--lr1", type=float, default=2e-3)
     ap.add_argument("--steps2", type=int, default=4000, help="stage 2 steps with the vision encoder tuned")
-    ap.add_argument("--steps2-frozen", type=int, default=6500,
+    ap.add_argument("--steps2-frozen", type=int, default=7000,
                     help="then stage 2 steps on cached features, vision frozen (with --tune-vision 1; "
                          "0.36 s/step; finetune.py's stage 2 — run F in models/README.md)")
     ap.add_argument("--lr2-frozen", type=float, default=4e-4)
@@ -925,7 +925,7 @@ def main():
     ap.add_argument("--bf16-tuned", type=int, default=1,
                     help="bf16 autocast in stage 2's tuned phase too (0: float32 there; runs G and H, models/README.md)")
     ap.add_argument("--zs2", type=float, default=0.0)
-    ap.add_argument("--steps-zs", type=int, default=11000)
+    ap.add_argument("--steps-zs", type=int, default=3000)
     ap.add_argument("--lr-zs", type=float, default=2e-3)
     ap.add_argument("--vision-lr-scale", type=float, default=1.0)
     ap.add_argument("--eval-n", type=int, default=300)
