@@ -557,9 +557,6 @@ def stage_lm(model, text, spec, pool, args):
             log(f"lm step {step}/{args.steps_lm} loss {loss.item():.3f}")
 
 
-_LOCAL_TARGETS = {}
-
-
 def grounding_words(tok, spec):
     """The LM token ids of the 8 colour words and the 6 kind words (each one BPE token)."""
     ids = [tok.encode(w, add_special_tokens=False) for w in list(spec["colours"]) + spec["kinds"]]
@@ -582,15 +579,6 @@ def grounding_loss(feats, local, emb, words, scale=16.0):
     logp = (scale * f @ F.normalize(emb.float(), dim=-1).t()).log_softmax(-1)
     tc, tk = words[0][col[m] - 1], words[1][kind[m] - 1]
     return -0.5 * (logp.gather(1, tc[:, None]) + logp.gather(1, tk[:, None])).mean()
-
-
-def local_targets(spec, scs, patch):
-    """patch_targets' local groups for a pool, computed once per pool."""
-    key = (id(scs), len(scs), patch)
-    if key not in _LOCAL_TARGETS:
-        _LOCAL_TARGETS.clear()
-        _LOCAL_TARGETS[key] = patch_targets(spec, scs, patch)[0]
-    return _LOCAL_TARGETS[key]
 
 
 @torch.no_grad()
@@ -638,7 +626,7 @@ def stage_vl(model, text, spec, pool, args, stage, cache=None, zs=None, steps=No
     ground = getattr(args, "ground", 0.0)
     if ground > 0:
         words = grounding_words(text.tok, spec)
-        local = local_targets(spec, scs, model.cfg.vision.patch_size)
+        local = patch_targets(spec, scs, model.cfg.vision.patch_size)[0]  # ~0.05 ms per scene
     # curriculum (--easy2): the first steps of the tuned phase draw scenes with few shapes only
     easy_steps = getattr(args, "easy2", 0) if (stage == 2 and cache is None) else 0
     easy = [i for i, sc in enumerate(scs) if len(sc["shapes"]) <= getattr(args, "easy2_shapes", 2)] if easy_steps else []
