@@ -148,12 +148,23 @@ class VisionTower(nn.Module):
         self.post_layernorm = nn.LayerNorm(d, eps=cfg.layer_norm_eps)
         self.visual_projection = nn.Linear(d, cfg.projection_dim, bias=False)
 
-    def forward(self, pixel_values):
-        """Returns (hidden_states list, pooled CLS after post_layernorm)."""
+    def embed(self, pixel_values):
+        """hidden_states[0]: patch embedding + CLS + positions, pre-LayerNorm."""
         x = self.patch_embedding(pixel_values).flatten(2).transpose(1, 2)  # b, n, d
         cls = self.class_embedding.view(1, 1, -1).expand(x.shape[0], 1, -1)
         x = torch.cat([cls, x], dim=1) + self.position_embedding.unsqueeze(0)
-        x = self.pre_layrnorm(x)
+        return self.pre_layrnorm(x)
+
+    def hidden_state(self, pixel_values, layer):
+        """forward()'s hidden_states[layer] (negative: from the end) without running the layers after it."""
+        x = self.embed(pixel_values)
+        for block in self.layers[:layer % (len(self.layers) + 1)]:
+            x = block(x)
+        return x
+
+    def forward(self, pixel_values):
+        """Returns (hidden_states list, pooled CLS after post_layernorm)."""
+        x = self.embed(pixel_values)
         hs = [x]
         for layer in self.layers:
             x = layer(x)

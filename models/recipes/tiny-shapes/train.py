@@ -334,10 +334,15 @@ def caption_text(spec, sc, rng):
     return S.phrase(s["colour"], s["kind"])
 
 
-def encode_labels(tok, texts, max_len=ZS_MAX_LEN):
+def encode_labels(tok, texts, max_len=ZS_MAX_LEN, memo=None):
     """Zero-shot text tokenisation (what config.glimpse_zero_shot describes): BOS + BPE, right
-    padding with <pad>, truncation to max_len."""
-    rows = [tok.encode(t, add_special_tokens=True)[:max_len] for t in texts]
+    padding with <pad>, truncation to max_len. `memo` (a dict owned by the caller's loop) keeps
+    each text's ids: training loops encode the same few thousand captions again and again."""
+    memo = {} if memo is None else memo
+    for t in texts:
+        if t not in memo:
+            memo[t] = tok.encode(t, add_special_tokens=True)[:max_len]
+    rows = [memo[t] for t in texts]
     L = max(len(r) for r in rows)
     ids = torch.full((len(rows), L), tok.pad_id, dtype=torch.long)
     am = torch.zeros((len(rows), L), dtype=torch.long)
@@ -403,8 +408,10 @@ def stage0_clip(model, tenc, tok, spec, pool, args):
     if args.dense_aux > 0:
         params += list(dense.parameters())
     aux = ZeroShotAux(spec, model.cfg.vision.projection_dim).to(DEV)
+    aux_targets = aux.targets(scs)
     if args.zs_aux > 0:
         params += list(aux.parameters())
+    memo = {}
     opt = torch.optim.AdamW(params, lr=args.lr0, weight_decay=0.05)
     rng = random.Random(1)
     model.train()
@@ -415,7 +422,7 @@ def stage0_clip(model, tenc, tok, spec, pool, args):
         idx = [rng.randrange(n) for _ in range(args.bs0)]
         px = to_pixels(imgs[idx])
         texts = [caption_text(spec, scs[i], rng) for i in idx]
-        t_ids, t_am = encode_labels(tok, texts, max_len=48)
+        t_ids, t_am = encode_labels(tok, texts, max_len=48, memo=memo)
         with amp():
             hs, pooled = model.vision(px)
             proj = model.vision.visual_projection(pooled)
@@ -429,7 +436,7 @@ def stage0_clip(model, tenc, tok, spec, pool, args):
         loss_lab = label_loss(ie @ le.t(), presence[idx].to(DEV), scale, sig, args.zs_sig)
         loss = loss_clip + loss_lab
         if args.zs_aux > 0:
-            loss = loss + args.zs_aux * aux(ie, le, [scs[i] for i in idx])
+            loss = loss + args.zs_aux * aux(ie, le, aux_targets[idx].to(DEV))
         accs = {}
         if args.dense_aux > 0:
             loss_dense, accs = dense_loss(d.float(), tuple(t[idx].to(DEV) for t in ptargets), tables=bool(args.dense_tables))
@@ -457,13 +464,19 @@ class ZeroShotAux(torch.nn.Module):
         self.img = torch.nn.Linear(dim, len(self.colours) + len(self.kinds))
         self.txt = torch.nn.Linear(dim, len(self.colours) + len(self.kinds))
 
-    def forward(self, ie, le, scenes):
+    def targets(self, scenes):
+        """[n, colours + kinds] multi-hot: which colours and kinds each scene holds (built once per pool)."""
         nc = len(self.colours)
-        tgt = torch.zeros(len(scenes), nc + len(self.kinds), device=ie.device)
+        tgt = torch.zeros(len(scenes), nc + len(self.kinds))
         for r, sc in enumerate(scenes):
             for s in sc["shapes"]:
                 tgt[r, self.colours.index(s["colour"])] = 1
                 tgt[r, nc + self.kinds.index(s["kind"])] = 1
+        return tgt
+
+    def forward(self, ie, le, tgt):
+        """tgt: the batch's rows of targets()."""
+        nc = len(self.colours)
         li = F.binary_cross_entropy_with_logits(self.img(ie * 10), tgt)
         # label embeddings: rows are colours × kinds in spec order
         ci = torch.arange(nc, device=le.device).repeat_interleave(len(self.kinds))
@@ -486,7 +499,11 @@ def stage_zero_shot_head(model, tenc, tok, spec, scs, states, logit_scale, steps
     lab_ids, lab_am, presence = label_presence(tok, spec, scs)
     ls = torch.nn.Parameter(torch.tensor(math.log(max(logit_scale, 10.0)), device=DEV))
     sig = torch.nn.Parameter(torch.tensor([math.log(10.0), -10.0], device=DEV))
-    aux = ZeroShotAux(spec, v.cfg.projection_dim).to(DEV)
+    with torch.random.fork_rng(devices=[]):  # the probes' init does not depend on what ran before
+        torch.manual_seed(3)
+        aux = ZeroShotAux(spec, v.cfg.projection_dim).to(DEV)
+    aux_targets = aux.targets(scs)
+    memo = {}
     params = list(v.layers[-1].parameters()) + list(v.post_layernorm.parameters()) + \
         list(v.visual_projection.parameters()) + list(tenc.parameters()) + [ls, sig] + list(aux.parameters())
     opt = torch.optim.AdamW(params, lr=lr, weight_decay=0.01)
@@ -496,20 +513,19 @@ def stage_zero_shot_head(model, tenc, tok, spec, scs, states, logit_scale, steps
     for step in range(steps):
         cosine_lr(opt, step, steps, lr)
         idx = [rng.randrange(len(scs)) for _ in range(bs)]
-        texts = [caption_text(spec, scs[i], rng) for i in idx]
-        t_ids, t_am = encode_labels(tok, texts, max_len=48)
+        texts = [caption_text(spec, scs[i], rng) for i in idx] if clip_w > 0 else []
         with amp():
             x = v.layers[-1](states[idx].to(DEV).float())
             pooled = v.post_layernorm(x[:, 1:].mean(1) if v.cfg.pool == "mean" else x[:, 0])
             proj = v.visual_projection(pooled)
             le = tenc(lab_ids, lab_am)
-            te = tenc(t_ids, t_am)
+            te = tenc(*encode_labels(tok, texts, max_len=48, memo=memo)) if texts else None
         ie = F.normalize(proj.float(), dim=-1)
-        le, te = F.normalize(le.float(), dim=-1), F.normalize(te.float(), dim=-1)
+        le = F.normalize(le.float(), dim=-1)
         scale = ls.exp().clamp(max=100)
         loss_lab = label_loss(ie @ le.t(), presence[idx].to(DEV), scale, sig, sig_w)
-        loss_clip = caption_loss(ie, te, texts, scale)
-        loss_aux = aux(ie, le, [scs[i] for i in idx])
+        loss_clip = caption_loss(ie, F.normalize(te.float(), dim=-1), texts, scale) if texts else torch.zeros(())
+        loss_aux = aux(ie, le, aux_targets[idx].to(DEV))
         loss = loss_lab + clip_w * loss_clip + aux_w * loss_aux
         optimise(opt, loss, params)
         if step % log_every == 0 or step == steps - 1:
@@ -590,8 +606,7 @@ def precompute_features(model, imgs, bs=256, keep_cls=False, dtype=torch.float16
     out = []
     for i in range(0, len(imgs), bs):
         with amp():  # the residual stream (and so these states) stays float32
-            hs, _ = model.vision(to_pixels(imgs[i:i + bs]))
-        h = hs[model.cfg.vision_feature_layer]
+            h = model.vision.hidden_state(to_pixels(imgs[i:i + bs]), model.cfg.vision_feature_layer)
         out.append((h if keep_cls else h[:, 1:]).to(dtype).cpu())
     return torch.cat(out)
 
@@ -653,10 +668,13 @@ def stage_vl(model, text, spec, pool, args, stage, cache=None, zs=None, steps=No
                 f = cache[idx][:, 1:].to(DEV).float()
             else:
                 with torch.set_grad_enabled(bool(train_vision)):
-                    hs, pooled = model.vision(to_pixels(imgs[idx]))
-                f = hs[model.cfg.vision_feature_layer][:, 1:]
-                if zs is not None:
-                    proj = model.vision.visual_projection(pooled)
+                    px = to_pixels(imgs[idx])
+                    if zs is None:  # the layers after the feature layer are not needed
+                        f = model.vision.hidden_state(px, model.cfg.vision_feature_layer)[:, 1:]
+                    else:
+                        hs, pooled = model.vision(px)
+                        f = hs[model.cfg.vision_feature_layer][:, 1:]
+                        proj = model.vision.visual_projection(pooled)
             feats = model.projector(f)
             logits = model(ids, am, feats=feats)
         if zs is not None and cache is None:
@@ -828,7 +846,8 @@ def load_checkpoint(path, text_pool=None):
     """A checkpoint written by train.py/finetune.py → (ck, spec, tok, model, tenc, text).
 
     The model is rebuilt from the checkpoint's own arguments; the text encoder pools as `text_pool`
-    says, else as the checkpoint recorded (default "last"). Modules are left in training mode.
+    says, else as the checkpoint recorded: finetune.py's "text_pool" entry, else train.py's
+    --text-pool argument, else "last". Modules are left in training mode.
     """
     ck = torch.load(path, map_location="cpu")
     a = argparse.Namespace(**{k.replace("-", "_"): v for k, v in ck["args"].items()})
@@ -837,7 +856,7 @@ def load_checkpoint(path, text_pool=None):
     model, tenc = build(tok, a)
     model.load_state_dict(ck["model"])
     tenc.load_state_dict(ck["tenc"])
-    tenc.cfg.pool = text_pool or ck.get("text_pool", "last")
+    tenc.cfg.pool = text_pool or ck.get("text_pool") or getattr(a, "text_pool", "last")
     return ck, spec, tok, model, tenc, Text(tok, model.num_image_tokens())
 
 def _init(m):
@@ -913,7 +932,7 @@ def main():
     ap.add_argument("--bf16-tuned", type=int, default=1,
                     help="bf16 autocast in stage 2's tuned phase too (0: float32 there; runs G and H, models/README.md)")
     ap.add_argument("--zs2", type=float, default=0.0)
-    ap.add_argument("--steps-zs", type=int, default=3000)
+    ap.add_argument("--steps-zs", type=int, default=11000)
     ap.add_argument("--lr-zs", type=float, default=2e-3)
     ap.add_argument("--vision-lr-scale", type=float, default=1.0)
     ap.add_argument("--eval-n", type=int, default=300)
