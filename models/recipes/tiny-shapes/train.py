@@ -1038,6 +1038,8 @@ def main():
             json.dump({"timings_s": timings, "total_s": time.time() - T0, "eval": ev, "eval_augmented": ev_aug,
                        "args": vars(args), "torch": torch.__version__, "threads": args.threads}, f, indent=2)
             f.write("\n")
+        from model_card import write_model_card
+        write_model_card(args.out)
     log("timings", json.dumps(timings), "total", f"{time.time() - T0:.0f}s")
 
 
