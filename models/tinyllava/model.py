@@ -149,7 +149,7 @@ class VisionTower(nn.Module):
         self.visual_projection = nn.Linear(d, cfg.projection_dim, bias=False)
 
     def embed(self, pixel_values):
-        """hidden_states[0]: patch embedding + CLS + positions, pre-LayerNorm."""
+        """hidden_states[0]: patch embedding + CLS + positions, through pre_layrnorm."""
         x = self.patch_embedding(pixel_values).flatten(2).transpose(1, 2)  # b, n, d
         cls = self.class_embedding.view(1, 1, -1).expand(x.shape[0], 1, -1)
         x = torch.cat([cls, x], dim=1) + self.position_embedding.unsqueeze(0)

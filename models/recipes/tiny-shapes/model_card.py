@@ -12,14 +12,16 @@ sys.path.insert(0, HERE)
 
 import scenes as S  # noqa: E402
 
+
 def _pct(x):
     return f"{100 * x:.1f} %"
 
 
-def model_card(report, spec):
-    """Markdown for the directory's README.md: what the model is, how it was made, how well it
-    answered in train.py's own held-out check, and what it cannot do."""
+def model_card(report, config, spec):
+    """Markdown for the directory's README.md: what the model is (from its config.json), how it was
+    made, how well it answered in train.py's own held-out check, and what it cannot do."""
     a, ev, t = report["args"], report["eval"], report["timings_s"]
+    v, txt = config["vision_config"], config["text_config"]
     colours, kinds = list(spec["colours"].keys()), spec["kinds"]
     steps = (f"stage 0 {a['steps0']}, LM {a['steps_lm']}, stage 1 {a['steps1']}, stage 2 {a['steps2']} tuned "
              f"+ {a['steps2_frozen']} frozen, zero-shot head {a['steps_zs']}")
@@ -37,7 +39,7 @@ tags: [llava, onnx, synthetic, glimpse]
 # tiny-shapes
 
 A tiny LLaVA-style vision-language model (CLIP-style ViT → 2-layer projector → Llama-style
-decoder, {a['vdim']}/{a['tdim']} wide, 128 px images, 64 image tokens) plus a CLIP text encoder for
+decoder, {v['hidden_size']}/{txt['hidden_size']} wide, {v['image_size']} px images, {config['image_seq_length']} image tokens) plus a CLIP text encoder for
 zero-shot labels, trained from scratch on synthetic pictures of simple shapes. It is Glimpse's
 embedded default model: it lets a fresh clone answer questions about images with no download and
 no GPU. Files follow the standard LLaVA ONNX layout that transformers.js loads.
@@ -83,10 +85,11 @@ MIT, as Glimpse.
 
 
 def write_model_card(out):
-    with open(os.path.join(out, "training_report.json")) as f:
-        report = json.load(f)
+    def read(name):
+        with open(os.path.join(out, name)) as f:
+            return json.load(f)
     with open(os.path.join(out, "README.md"), "w") as f:
-        f.write(model_card(report, S.load_spec()))
+        f.write(model_card(read("training_report.json"), read("config.json"), S.load_spec()))
 
 
 if __name__ == "__main__":
