@@ -1,12 +1,10 @@
 import { type CliCommand, parseCommandArgs, UsageError } from '../cli.js';
+import { defaultCaptionPrompt } from '../conversation/caption-prompt.js';
 import { GlimpseError } from '../errors.js';
 import { createLogger } from '../logger.js';
 import { createModel } from '../pipeline/create-model.js';
 import type { FinishPart } from '../pipeline/vision-chat-model.js';
 import { readImageFile, withModelDir } from './command-model.js';
-
-/** What a caption is: the model's answer to this prompt (the tiny-shapes describe question). */
-export const defaultCaptionPrompt = 'Describe the image.';
 
 const usage = `Usage: glimpse caption [options] <image> [<image> …]
 

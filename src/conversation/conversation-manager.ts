@@ -1,9 +1,21 @@
-import type { ChatEvent, ChatEventHandler, RenderedReply, ReplyChannel } from '../adapters/chat-adapter.js';
 import type { Config } from '../config.js';
 import { GlimpseError, toGlimpseError } from '../errors.js';
 import type { Logger } from '../logger.js';
-import { type ChatMessage, imagesOf, type MessagePart, textOf } from '../messages.js';
+import { type ChatMessage, type ImagePart, imagesOf, type MessagePart, textOf } from '../messages.js';
 import type { ModelRequest, VisionChatModel } from '../pipeline/vision-chat-model.js';
+import type { ImageLabeler } from '../pipeline/zero-shot-labeler.js';
+import { captionReplyText, defaultCaptionPrompt, topLabels } from './caption-prompt.js';
+import type {
+  CaptionEvent,
+  ChatEvent,
+  ChatEventHandler,
+  CommandEvent,
+  HandleResult,
+  MessageEditedEvent,
+  MessageEvent,
+  RenderedReply,
+  ReplyChannel,
+} from './chat-event.js';
 import { fitContext } from './context-budget.js';
 import {
   busyReply,
@@ -22,15 +34,30 @@ import { RateLimiter } from './rate-limiter.js';
 import { type StreamOutcome, toReplyParts } from './reply-stream.js';
 
 /** The parts of `Config` the manager reads (a whole `Config` will do). */
-export type ConversationManagerConfig = Pick<Config, 'generation' | 'images' | 'scheduler'>;
+export type ConversationManagerConfig = Pick<Config, 'generation' | 'images' | 'scheduler'> & {
+  captions?: Partial<CaptionSettings>;
+};
+
+export interface CaptionSettings {
+  /** captions per channel per minute (0 = off) */
+  perChannelPerMinute: number;
+  /** zero-shot labels offered with each caption, when a labeler is given */
+  labels: string[];
+  prompt: string;
+  maxNewTokens: number;
+}
 
 export interface ConversationManagerOptions {
   model: VisionChatModel;
   store: ConversationStore;
   logger: Logger;
   config: ConversationManagerConfig;
-  /** the clock for the rate limit (tests inject one) */
+  /** zero-shot labels for captions (a model with a text encoder) */
+  labeler?: ImageLabeler;
+  /** the clock for the rate limits (tests inject one) */
   now?: () => number;
+  /** how often a waiting turn's channel hears that it still waits (ms; default 8000) */
+  waitingRefreshMs?: number;
 }
 
 interface ActiveTurn {
@@ -39,29 +66,49 @@ interface ActiveTurn {
   controller: AbortController;
   /** the conversation's reset epoch when the turn was accepted */
   epoch: number;
+  /** the images being downloaded since the turn was accepted */
+  downloads: Promise<PromiseSettledResult<ImagePart>[]>;
+  continuesFrom?: string;
+  /** settles when the turn is over (stored, refused or cancelled) */
+  finished: Promise<void>;
+  /** set when the scheduler starts it */
+  started: boolean;
 }
+
+const defaultCaptions: CaptionSettings = {
+  perChannelPerMinute: 10,
+  labels: [],
+  prompt: defaultCaptionPrompt,
+  maxNewTokens: 48,
+};
 
 /**
  * The conversation layer: turns each `message` event into one model turn, with history from the
  * store, fitted to the context, streamed back through the event's `ReplyChannel`, then stored.
  *
+ * - `handle` resolves as soon as an event is accepted or refused; `done` follows when the turn is
+ *   stored. The author's rate limit and the queue are checked before any image is downloaded;
+ *   accepted images are downloaded at once, while the turn waits
  * - one turn at a time per conversation, in order; at most `scheduler.concurrency` turns overall,
  *   fair across conversations (`FairScheduler`); a bounded queue (`busy` reply when full)
- * - a per-user rate limit (`RateLimiter`) with a reply that says when to retry
- * - `message-deleted` / `message-edited` of the triggering message cancel its turn, waiting or
- *   running; an answer cut off is stored as far as it was shown, marked `interrupted`
- * - commands: `reset`, `help`, `status`
+ * - a reply to a known message continues its conversation; a reply to an earlier turn branches
+ * - `message-deleted` cancels the turn, waiting or running; `message-edited` cancels it and answers
+ *   the new text; an answer cut off is stored as far as it was shown, marked `interrupted`
+ * - commands: `reset`, `help`, `status`; `caption` events (auto-caption) within a channel budget
  *
- * `handle` resolves once the event is dealt with: for a message, when its turn is stored (or was
- * refused or cancelled). It never rejects: failures become a short reply and a log line.
+ * It never rejects: failures become a short reply and a log line.
  */
 export class ConversationManager implements ChatEventHandler {
   private readonly model: VisionChatModel;
   private readonly store: ConversationStore;
   private readonly logger: Logger;
   private readonly config: ConversationManagerConfig;
+  private readonly captions: CaptionSettings;
+  private readonly labeler: ImageLabeler | undefined;
   private readonly scheduler: FairScheduler;
   private readonly limiter: RateLimiter;
+  private readonly captionLimiter: RateLimiter;
+  private readonly waitingRefreshMs: number;
   private readonly turns = new Map<string, ActiveTurn>();
   private readonly pending = new Set<Promise<unknown>>();
   private readonly epochs = new Map<string, number>();
@@ -72,27 +119,35 @@ export class ConversationManager implements ChatEventHandler {
     this.store = options.store;
     this.logger = options.logger.child({ component: 'conversation' });
     this.config = options.config;
+    this.captions = { ...defaultCaptions, ...options.config.captions };
+    this.labeler = options.labeler;
+    this.waitingRefreshMs = options.waitingRefreshMs ?? 8000;
     this.scheduler = new FairScheduler({
       concurrency: options.config.scheduler.concurrency,
       queueMax: options.config.scheduler.queueMax,
     });
+    const now = options.now ? { now: options.now } : {};
     this.limiter = new RateLimiter({
       limit: options.config.scheduler.rateLimitPerMinute,
       windowMs: 60_000,
-      ...(options.now ? { now: options.now } : {}),
+      ...now,
+    });
+    this.captionLimiter = new RateLimiter({
+      limit: this.captions.perChannelPerMinute,
+      windowMs: 60_000,
+      ...now,
     });
   }
 
-  async handle(event: ChatEvent): Promise<void> {
-    const work = this.dispatch(event).catch((error: unknown) => {
-      const glimpseError = toGlimpseError(error);
-      this.logger.error({ err: glimpseError, code: glimpseError.code, event: event.type }, 'event failed');
-    });
-    this.pending.add(work);
+  async handle(event: ChatEvent): Promise<HandleResult> {
     try {
-      await work;
-    } finally {
-      this.pending.delete(work);
+      const result = await this.dispatch(event);
+      const done = result.done.catch((error: unknown) => this.logFailure(error, event));
+      this.track(done);
+      return { ...result, done };
+    } catch (error) {
+      this.logFailure(error, event);
+      return { status: 'ignored', reason: 'glimpse_internal', done: Promise.resolve() };
     }
   }
 
@@ -120,37 +175,61 @@ export class ConversationManager implements ChatEventHandler {
     while (this.pending.size > 0) await Promise.allSettled([...this.pending]);
   }
 
-  private async dispatch(event: ChatEvent): Promise<void> {
+  /** resolves once nothing is in hand (tests, load runs) */
+  async idle(): Promise<void> {
+    while (this.pending.size > 0) await Promise.allSettled([...this.pending]);
+  }
+
+  private track(work: Promise<unknown>): void {
+    this.pending.add(work);
+    void work.finally(() => this.pending.delete(work));
+  }
+
+  private logFailure(error: unknown, event: ChatEvent): void {
+    const glimpseError = toGlimpseError(error);
+    this.logger.error({ err: glimpseError, code: glimpseError.code, event: event.type }, 'event failed');
+  }
+
+  private async dispatch(event: ChatEvent): Promise<HandleResult> {
     switch (event.type) {
       case 'message':
-        return this.onMessage(event.message, event.reply);
+        return this.onMessage(event);
       case 'command':
-        return this.onCommand(event);
+        return accepted(this.onCommand(event));
+      case 'caption':
+        return this.onCaption(event);
       case 'message-deleted':
+        return this.cancel(event.conversationId, event.messageId, 'deleted');
       case 'message-edited':
-        return this.cancel(event.conversationId, event.messageId, event.type);
+        return this.onEdited(event);
     }
   }
 
-  private async onMessage(message: ChatMessage, reply: ReplyChannel): Promise<void> {
+  private refuse(reason: string, reply: ReplyChannel, text: string, kind: 'info' | 'warning', log: Logger) {
+    return { status: 'refused' as const, reason, done: this.notify(reply, text, kind, log) };
+  }
+
+  private async onMessage(event: MessageEvent): Promise<HandleResult> {
+    const { message, reply } = event;
+    const pendingImages = event.images ?? [];
     const log = this.logger.child({ conversationId: message.conversationId, messageId: message.messageId });
     if (message.author.isBot) {
       log.debug('message from a bot ignored');
-      return;
+      return ignored('bot');
     }
-    if (this.stopping) return this.notify(reply, stoppingReply, 'info', log);
-    if (textOf(message.parts) === '' && imagesOf(message.parts).length === 0) {
+    if (this.stopping) return this.refuse('glimpse_stopping', reply, stoppingReply, 'info', log);
+    if (textOf(message.parts) === '' && imagesOf(message.parts).length === 0 && pendingImages.length === 0) {
       log.info({ code: 'glimpse_usage' }, 'empty message ignored');
-      return this.notify(reply, emptyMessageReply, 'info', log);
+      return this.refuse('glimpse_usage', reply, emptyMessageReply, 'info', log);
     }
     const key = turnKey(message.conversationId, message.messageId);
     if (this.turns.has(key)) {
       log.debug('duplicate delivery of a message already in hand');
-      return;
+      return ignored('duplicate');
     }
     if (this.scheduler.full) {
       log.warn({ code: 'glimpse_busy', waiting: this.scheduler.waiting }, 'queue full; turn refused');
-      return this.notify(reply, busyReply, 'warning', log);
+      return this.refuse('glimpse_busy', reply, busyReply, 'warning', log);
     }
     const userKey = `${message.platform}:${message.author.id}`;
     const decision = this.limiter.take(userKey);
@@ -159,56 +238,129 @@ export class ConversationManager implements ChatEventHandler {
         { code: 'glimpse_rate_limited', userId: message.author.id, retryAfterMs: decision.retryAfterMs },
         'rate limited',
       );
-      return this.notify(reply, rateLimitedReply(decision.retryAfterMs), 'warning', log);
+      return this.refuse(
+        'glimpse_rate_limited',
+        reply,
+        rateLimitedReply(decision.retryAfterMs),
+        'warning',
+        log,
+      );
     }
 
+    const controller = new AbortController();
+    let finish!: () => void;
     const turn: ActiveTurn = {
       message,
       reply,
-      controller: new AbortController(),
+      controller,
       epoch: this.epochs.get(message.conversationId) ?? 0,
+      // downloaded at once: platform links expire while a turn waits
+      downloads: Promise.allSettled(pendingImages.map((image) => image.fetch(controller.signal))),
+      ...(event.continuesFrom !== undefined ? { continuesFrom: event.continuesFrom } : {}),
+      finished: new Promise<void>((resolve) => {
+        finish = resolve;
+      }),
+      started: false,
     };
-    this.turns.set(key, turn);
+    let task: ReturnType<FairScheduler['schedule']>;
     try {
-      const task = this.scheduler.schedule(
+      task = this.scheduler.schedule(
         message.conversationId,
         () => this.runTurn(turn, log),
-        turn.controller.signal,
+        controller.signal,
       );
-      const outcome = await task.finished;
-      if (outcome === 'cancelled') log.info({ code: 'glimpse_aborted' }, 'turn cancelled before it started');
     } catch (error) {
+      controller.abort();
       if (error instanceof GlimpseError && error.code === 'glimpse_busy') {
         this.limiter.refund(userKey);
         log.warn({ code: error.code }, 'queue full; turn refused');
-        return this.notify(reply, busyReply, 'warning', log);
+        return this.refuse('glimpse_busy', reply, busyReply, 'warning', log);
       }
       throw error;
-    } finally {
-      this.turns.delete(key);
+    }
+    this.turns.set(key, turn);
+    const waiting = this.announceWaiting(turn, log);
+    const done = (async () => {
+      try {
+        const outcome = await task.finished;
+        if (outcome === 'cancelled')
+          log.info({ code: 'glimpse_aborted' }, 'turn cancelled before it started');
+      } finally {
+        waiting.stop();
+        if (this.turns.get(key) === turn) this.turns.delete(key);
+        finish();
+      }
+    })();
+    return { status: 'accepted', done };
+  }
+
+  /** tells the channel the turn waits (typing, queue position) until it starts */
+  private announceWaiting(turn: ActiveTurn, log: Logger): { stop(): void } {
+    const { reply, message } = turn;
+    if (!reply.waiting || turn.started) return { stop: () => undefined };
+    const tell = () => {
+      if (turn.started) return;
+      void this.sendWaiting(reply, this.scheduler.positionOf(message.conversationId) ?? 0, log);
+    };
+    tell();
+    const timer = setInterval(tell, this.waitingRefreshMs);
+    timer.unref();
+    return { stop: () => clearInterval(timer) };
+  }
+
+  private async sendWaiting(reply: ReplyChannel, position: number, log: Logger): Promise<void> {
+    try {
+      await reply.waiting?.(position);
+    } catch (error) {
+      log.debug({ err: error }, 'could not show the waiting state');
     }
   }
 
   private async runTurn(turn: ActiveTurn, log: Logger): Promise<void> {
     const { message, reply, controller } = turn;
+    turn.started = true;
     const signal = controller.signal;
     if (signal.aborted) return;
     const started = Date.now();
 
+    const downloaded = await turn.downloads;
+    const failed = downloaded.filter(
+      (result): result is PromiseRejectedResult => result.status === 'rejected',
+    );
+    if (signal.aborted) return;
+    if (failed.length > 0) {
+      const errors = failed.map((result) => toGlimpseError(result.reason, 'glimpse_image_download_failed'));
+      for (const error of errors) log.warn({ err: error, code: error.code }, 'image refused');
+      this.limiter.refund(`${message.platform}:${message.author.id}`);
+      return this.notify(
+        reply,
+        [...new Set(errors.map((error) => error.userMessage))].join('\n'),
+        'error',
+        log,
+      );
+    }
+    const parts: MessagePart[] = [
+      ...message.parts,
+      ...downloaded.map((result) => (result as PromiseFulfilledResult<ImagePart>).value),
+    ];
+
+    let conversationId = message.conversationId;
     let userParts: StoredPart[];
     let history: ConversationTurn[];
     let request: ModelRequest;
     let warnings: string[];
     try {
-      userParts = await this.storeParts(message.parts);
-      history = await this.store.load(message.conversationId);
+      const resolved = await this.resolveConversation(turn, log);
+      conversationId = resolved.conversationId;
+      history = resolved.history;
+      userParts = await this.storeParts(parts);
       const maxImages = Math.min(this.config.images.maxPerRequest, this.model.info.maxImagesPerRequest);
       const maxNewTokens = this.config.generation.maxNewTokens;
       const budgetTokens = Math.max(1, this.model.info.contextLength - maxNewTokens);
       const fitted = await fitContext({
         model: this.model,
         history,
-        message: message.parts,
+        message: parts,
         maxImages,
         budgetTokens,
         loadImage: (sha256) => this.store.getImage(sha256),
@@ -281,7 +433,13 @@ export class ConversationManager implements ChatEventHandler {
     };
     try {
       // one write per completed turn: the question and the answer land together or not at all
-      await this.store.append(message.conversationId, [userTurn, assistantTurn]);
+      await this.store.append(conversationId, [userTurn, assistantTurn]);
+      const anchor = rendered.messageIds[0] ?? message.messageId;
+      await this.store.linkMessages(
+        conversationId,
+        anchor,
+        [message.messageId, ...rendered.messageIds].map((id) => `${message.platform}:${id}`),
+      );
     } catch (error) {
       const glimpseError = toGlimpseError(error, 'glimpse_store_failed');
       log.error({ err: glimpseError, code: glimpseError.code }, 'could not store the turn');
@@ -290,6 +448,7 @@ export class ConversationManager implements ChatEventHandler {
     }
     log.info(
       {
+        conversationId,
         promptTokens: outcome.usage?.promptTokens,
         completionTokens: outcome.usage?.completionTokens,
         finishReason: outcome.finishReason,
@@ -301,6 +460,39 @@ export class ConversationManager implements ChatEventHandler {
     );
   }
 
+  /**
+   * The conversation a turn goes into and its history. A reply to a linked message continues that
+   * message's conversation; when the message is not its newest turn, the history up to it is
+   * copied into a branch under the turn's own conversation id.
+   */
+  private async resolveConversation(
+    turn: ActiveTurn,
+    log: Logger,
+  ): Promise<{ conversationId: string; history: ConversationTurn[] }> {
+    const { message } = turn;
+    const own = { conversationId: message.conversationId };
+    if (turn.continuesFrom === undefined)
+      return { ...own, history: await this.store.load(message.conversationId) };
+    const link = await this.store.findMessage(`${message.platform}:${turn.continuesFrom}`);
+    if (!link) return { ...own, history: await this.store.load(message.conversationId) };
+    const history = await this.store.load(link.conversationId);
+    const at = history.findIndex((stored) => stored.messageId === link.anchor);
+    if (at < 0 || link.conversationId === message.conversationId) {
+      return { conversationId: link.conversationId, history };
+    }
+    // keep the whole exchange the message belongs to (a question keeps its answer)
+    const end = history[at]?.role === 'user' && history[at + 1]?.role === 'assistant' ? at + 2 : at + 1;
+    if (end >= history.length) return { conversationId: link.conversationId, history };
+    const prefix = history.slice(0, end);
+    const existing = await this.store.load(message.conversationId);
+    if (existing.length === 0) await this.store.append(message.conversationId, prefix);
+    log.info(
+      { code: 'glimpse_branch', from: link.conversationId, turns: prefix.length },
+      'reply to an earlier turn: a branch of the conversation',
+    );
+    return { conversationId: message.conversationId, history: existing.length === 0 ? prefix : existing };
+  }
+
   private async storeParts(parts: MessagePart[]): Promise<StoredPart[]> {
     const stored: StoredPart[] = [];
     for (const part of parts) {
@@ -310,7 +502,33 @@ export class ConversationManager implements ChatEventHandler {
     return stored;
   }
 
-  private async onCommand(event: Extract<ChatEvent, { type: 'command' }>): Promise<void> {
+  private async onEdited(event: MessageEditedEvent): Promise<HandleResult> {
+    const key = turnKey(event.conversationId, event.messageId);
+    const turn = this.turns.get(key);
+    if (!turn) return ignored('nothing in hand');
+    this.logger.info(
+      {
+        code: 'glimpse_aborted',
+        conversationId: event.conversationId,
+        messageId: event.messageId,
+        why: 'edited',
+      },
+      'cancelling a turn: its question was edited',
+    );
+    turn.controller.abort(abortReason('edited'));
+    if (!event.message || !event.reply) return { status: 'accepted', done: turn.finished };
+    const next: MessageEvent = {
+      type: 'message',
+      message: event.message,
+      reply: event.reply,
+      ...(event.images ? { images: event.images } : {}),
+      ...(turn.continuesFrom !== undefined ? { continuesFrom: turn.continuesFrom } : {}),
+    };
+    await turn.finished;
+    return this.onMessage(next);
+  }
+
+  private async onCommand(event: CommandEvent): Promise<void> {
     const log = this.logger.child({ conversationId: event.conversationId, command: event.command });
     switch (event.command) {
       case 'help':
@@ -354,11 +572,88 @@ export class ConversationManager implements ChatEventHandler {
     }
   }
 
-  private async cancel(conversationId: string, messageId: string, why: string): Promise<void> {
+  /** an auto-caption: the caption prompt (and zero-shot labels) for each image, within the budget */
+  private async onCaption(event: CaptionEvent): Promise<HandleResult> {
+    const log = this.logger.child({
+      channel: event.channelKey,
+      messageId: event.messageId,
+      event: 'caption',
+    });
+    if (this.stopping) return ignored('glimpse_stopping');
+    if (event.images.length === 0) return ignored('no image');
+    const decision = this.captionLimiter.take(event.channelKey);
+    if (!decision.allowed) {
+      log.info({ code: 'glimpse_rate_limited', retryAfterMs: decision.retryAfterMs }, 'caption budget spent');
+      return { status: 'refused', reason: 'glimpse_rate_limited', done: Promise.resolve() };
+    }
+    if (this.scheduler.full) {
+      log.warn({ code: 'glimpse_busy' }, 'queue full; caption skipped');
+      return { status: 'refused', reason: 'glimpse_busy', done: Promise.resolve() };
+    }
+    const controller = new AbortController();
+    const downloads = Promise.allSettled(event.images.map((image) => image.fetch(controller.signal)));
+    const key = `caption:${event.channelKey}:${event.messageId}`;
+    const task = this.scheduler.schedule(
+      key,
+      () => this.runCaption(event, downloads, controller.signal, log),
+      controller.signal,
+    );
+    return { status: 'accepted', done: task.finished.then(() => undefined) };
+  }
+
+  private async runCaption(
+    event: CaptionEvent,
+    downloads: Promise<PromiseSettledResult<ImagePart>[]>,
+    signal: AbortSignal,
+    log: Logger,
+  ): Promise<void> {
+    const images: ImagePart[] = [];
+    for (const result of await downloads) {
+      if (result.status === 'fulfilled') images.push(result.value);
+      else {
+        const error = toGlimpseError(result.reason, 'glimpse_image_download_failed');
+        log.info({ err: error, code: error.code }, 'caption: image refused');
+      }
+    }
+    const lines: string[] = [];
+    for (const image of images) {
+      if (signal.aborted) return;
+      let caption = '';
+      for await (const part of this.model.stream(
+        {
+          messages: [{ role: 'user', content: [image, { type: 'text', text: this.captions.prompt }] }],
+          maxNewTokens: this.captions.maxNewTokens,
+          temperature: 0,
+        },
+        signal,
+      )) {
+        if (part.type === 'text-delta') caption += part.text;
+        else if (part.type === 'error') {
+          log.warn({ err: part.error, code: part.error.code }, 'caption failed');
+          return;
+        }
+      }
+      const labels =
+        this.labeler && this.captions.labels.length > 0
+          ? await topLabels(this.labeler, image, this.captions.labels, { signal }).catch((error: unknown) => {
+              log.warn({ err: error, code: 'glimpse_model_failed' }, 'caption labels failed');
+              return [];
+            })
+          : [];
+      const prefix = images.length > 1 ? `${image.name}: ` : '';
+      lines.push(prefix + captionReplyText(caption, labels));
+    }
+    if (lines.length === 0) return;
+    log.info({ images: images.length }, 'caption done');
+    await this.notify(event.reply, lines.join('\n\n'), 'info', log);
+  }
+
+  private async cancel(conversationId: string, messageId: string, why: string): Promise<HandleResult> {
     const turn = this.turns.get(turnKey(conversationId, messageId));
-    if (!turn) return;
+    if (!turn) return ignored('nothing in hand');
     this.logger.info({ code: 'glimpse_aborted', conversationId, messageId, why }, 'cancelling a turn');
     turn.controller.abort(abortReason(why));
+    return { status: 'accepted', done: turn.finished };
   }
 
   private async notify(
@@ -379,6 +674,10 @@ const turnKey = (conversationId: string, messageId: string) => `${conversationId
 
 const abortReason = (why: string) =>
   new GlimpseError('glimpse_aborted', `turn cancelled (${why})`, { userMessage: 'Stopped.' });
+
+const ignored = (reason: string): HandleResult => ({ status: 'ignored', reason, done: Promise.resolve() });
+
+const accepted = (work: Promise<void>): HandleResult => ({ status: 'accepted', done: work });
 
 /** The factory the composition root calls. */
 export function createConversationManager(options: ConversationManagerOptions): ConversationManager {

@@ -23,6 +23,12 @@ export interface ConversationTurn {
   createdAt: string;
 }
 
+/** A platform message's place in a conversation: the conversation and its turn's `messageId`. */
+export interface MessageLink {
+  conversationId: string;
+  anchor: string;
+}
+
 /**
  * The store seam: durable conversation history with a TTL, and images stored once by hash.
  * Implementations: keyv over a SQLite file (default) or Redis (several replicas).
@@ -33,5 +39,13 @@ export interface ConversationStore {
   reset(conversationId: string): Promise<void>;
   putImage(image: ImagePart): Promise<ImageRef>;
   getImage(sha256: string): Promise<ImagePart | undefined>;
+  /**
+   * Remembers that platform messages `messageKeys` (`<platform>:<message id>`: a question, the
+   * messages its answer was rendered into) belong to `conversationId`, at the turn whose
+   * `messageId` is `anchor`. Same TTL as the history.
+   */
+  linkMessages(conversationId: string, anchor: string, messageKeys: string[]): Promise<void>;
+  /** where a platform message belongs, if it was linked and has not expired */
+  findMessage(messageKey: string): Promise<MessageLink | undefined>;
   close(): Promise<void>;
 }

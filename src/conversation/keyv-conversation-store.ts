@@ -8,7 +8,7 @@ import { z } from 'zod';
 import { GlimpseError } from '../errors.js';
 import type { Logger } from '../logger.js';
 import type { ImagePart } from '../messages.js';
-import type { ConversationStore, ConversationTurn, ImageRef } from './conversation-store.js';
+import type { ConversationStore, ConversationTurn, ImageRef, MessageLink } from './conversation-store.js';
 
 export interface KeyvConversationStoreOptions {
   /** how long a conversation and an image live after their last write (seconds) */
@@ -64,6 +64,8 @@ interface ImageRecord {
 
 const conversationKey = (conversationId: string) => `conv:${conversationId}`;
 const imageKey = (sha256: string) => `img:${sha256}`;
+const messageKey = (key: string) => `msg:${key}`;
+const messageLinkSchema = z.object({ conversationId: z.string(), anchor: z.string() });
 
 /**
  * The conversation store on keyv: a SQLite file by default, Redis for several replicas.
@@ -181,6 +183,17 @@ export class KeyvConversationStore implements ConversationStore {
       sha256,
       name: record.name,
     };
+  }
+
+  async linkMessages(conversationId: string, anchor: string, messageKeys: string[]): Promise<void> {
+    const link: MessageLink = { conversationId, anchor };
+    for (const key of new Set(messageKeys)) await this.write(messageKey(key), link);
+  }
+
+  async findMessage(key: string): Promise<MessageLink | undefined> {
+    const value = await this.attempt('read message link', () => this.keyv.get(messageKey(key)));
+    const parsed = messageLinkSchema.safeParse(value);
+    return parsed.success ? parsed.data : undefined;
   }
 
   /**

@@ -1,4 +1,3 @@
-import type { ReplyPart } from '../adapters/chat-adapter.js';
 import { type GlimpseError, toGlimpseError } from '../errors.js';
 import type {
   FinishReason,
@@ -6,6 +5,7 @@ import type {
   ModelTimings,
   ModelUsage,
 } from '../pipeline/vision-chat-model.js';
+import type { ReplyPart } from './chat-event.js';
 
 /** What happened while a model stream was turned into reply parts. */
 export interface StreamOutcome {

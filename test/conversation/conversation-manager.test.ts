@@ -1,6 +1,6 @@
 import Keyv from 'keyv';
 import { describe, expect, it } from 'vitest';
-import type { ChatEvent, ReplyPart } from '../../src/adapters/chat-adapter.js';
+import type { ChatEvent, ReplyPart } from '../../src/conversation/chat-event.js';
 import { createConversationManager } from '../../src/conversation/conversation-manager.js';
 import type { ConversationStore } from '../../src/conversation/conversation-store.js';
 import { KeyvConversationStore } from '../../src/conversation/keyv-conversation-store.js';
@@ -11,6 +11,7 @@ import { type Script, ScriptedModel } from '../fakes/scripted-model.js';
 import {
   chatMessage,
   gate,
+  handled,
   imagePart,
   managerConfig,
   messageEvent,
@@ -72,7 +73,8 @@ describe('ConversationManager', () => {
     const { model, store, manager } = setup({ scripts: [{ deltas: ['a ', 'red ', 'circle'] }] });
     const reply = new RecordingReplyChannel();
     const image = imagePart('circle');
-    await manager.handle(
+    await handled(
+      manager,
       messageEvent(chatMessage('web:local:c1', 'm1', 'what is it?', { images: [image] }), reply),
     );
 
@@ -110,8 +112,8 @@ describe('ConversationManager', () => {
     const { model, manager } = setup({ overrides: { systemPrompt: 'Be brief.' } });
     const reply = new RecordingReplyChannel();
     const image = imagePart('square');
-    await manager.handle(messageEvent(chatMessage('c', 'm1', 'look', { images: [image] }), reply));
-    await manager.handle(messageEvent(chatMessage('c', 'm2', 'and now?'), reply));
+    await handled(manager, messageEvent(chatMessage('c', 'm1', 'look', { images: [image] }), reply));
+    await handled(manager, messageEvent(chatMessage('c', 'm2', 'and now?'), reply));
     expect(texts(model.calls[1]!.request)).toEqual([
       'system:Be brief.',
       `user:look <${image.name}>`,
@@ -132,7 +134,7 @@ describe('ConversationManager', () => {
     });
     const reply = new RecordingReplyChannel();
     const done = ['m1', 'm2', 'm3'].map((id) =>
-      manager.handle(messageEvent(chatMessage('c', id, id), reply)),
+      handled(manager, messageEvent(chatMessage('c', id, id), reply)),
     );
     await until(() => model.calls.length === 1, 'the first call');
     expect(model.calls).toHaveLength(1); // m2 and m3 wait although slots are free
@@ -154,13 +156,13 @@ describe('ConversationManager', () => {
     const held = gate();
     const { model, manager } = setup({ scripts: [{ deltas: ['x'], gate: held.promise }] });
     const reply = new RecordingReplyChannel();
-    const done: Promise<void>[] = [];
-    done.push(manager.handle(messageEvent(chatMessage('busy', 'a1', 'a1'), reply)));
+    const done: Promise<unknown>[] = [];
+    done.push(handled(manager, messageEvent(chatMessage('busy', 'a1', 'a1'), reply)));
     await until(() => model.calls.length === 1, 'a1 running');
     for (const id of ['a2', 'a3'])
-      done.push(manager.handle(messageEvent(chatMessage('busy', id, id), reply)));
+      done.push(handled(manager, messageEvent(chatMessage('busy', id, id), reply)));
     for (const id of ['b1', 'b2'])
-      done.push(manager.handle(messageEvent(chatMessage('other', id, id), reply)));
+      done.push(handled(manager, messageEvent(chatMessage('other', id, id), reply)));
     held.open();
     await Promise.all(done);
     expect(model.calls.map((call) => asked(call.request))).toEqual(['a1', 'b1', 'a2', 'b2', 'a3']);
@@ -173,11 +175,11 @@ describe('ConversationManager', () => {
       scripts: [{ deltas: ['x'], gate: held.promise }],
     });
     const reply = new RecordingReplyChannel();
-    const first = manager.handle(messageEvent(chatMessage('a', 'm1', 'one'), reply));
+    const first = handled(manager, messageEvent(chatMessage('a', 'm1', 'one'), reply));
     await until(() => model.calls.length === 1, 'm1 running');
-    const second = manager.handle(messageEvent(chatMessage('a', 'm2', 'two'), reply));
+    const second = handled(manager, messageEvent(chatMessage('a', 'm2', 'two'), reply));
     const refused = new RecordingReplyChannel();
-    await manager.handle(messageEvent(chatMessage('b', 'm3', 'three'), refused));
+    await handled(manager, messageEvent(chatMessage('b', 'm3', 'three'), refused));
     expect(refused.notices).toEqual([
       { text: "I'm busy right now — please try again shortly.", kind: 'warning' },
     ]);
@@ -192,11 +194,11 @@ describe('ConversationManager', () => {
     let now = 5_000_000;
     const { model, manager, lines } = setup({ scheduler: { rateLimitPerMinute: 2 }, now: () => now });
     const reply = new RecordingReplyChannel();
-    await manager.handle(messageEvent(chatMessage('c', 'm1', 'one'), reply));
+    await handled(manager, messageEvent(chatMessage('c', 'm1', 'one'), reply));
     now += 20_000;
-    await manager.handle(messageEvent(chatMessage('c2', 'm2', 'two'), reply));
+    await handled(manager, messageEvent(chatMessage('c2', 'm2', 'two'), reply));
     now += 10_000;
-    await manager.handle(messageEvent(chatMessage('c', 'm3', 'three'), reply));
+    await handled(manager, messageEvent(chatMessage('c', 'm3', 'three'), reply));
     expect(reply.notices).toEqual([
       {
         text: "You're sending messages faster than I can answer — please try again in 30 seconds.",
@@ -206,9 +208,9 @@ describe('ConversationManager', () => {
     expect(model.calls).toHaveLength(2);
     expect(lines.find((line) => line.code === 'glimpse_rate_limited')).toMatchObject({ userId: 'u1' });
     // another user is not affected, and the first may go again once the window has passed
-    await manager.handle(messageEvent(chatMessage('c', 'm4', 'four', { authorId: 'u2' }), reply));
+    await handled(manager, messageEvent(chatMessage('c', 'm4', 'four', { authorId: 'u2' }), reply));
     now += 30_000;
-    await manager.handle(messageEvent(chatMessage('c', 'm5', 'five'), reply));
+    await handled(manager, messageEvent(chatMessage('c', 'm5', 'five'), reply));
     expect(model.calls.map((call) => asked(call.request))).toEqual(['one', 'two', 'four', 'five']);
   });
 
@@ -216,10 +218,15 @@ describe('ConversationManager', () => {
     const held = gate();
     const { model, manager, store } = setup({ scripts: [{ deltas: ['x'], gate: held.promise }] });
     const reply = new RecordingReplyChannel();
-    const first = manager.handle(messageEvent(chatMessage('c', 'm1', 'one'), reply));
-    const second = manager.handle(messageEvent(chatMessage('c', 'm2', 'two'), reply));
+    const first = handled(manager, messageEvent(chatMessage('c', 'm1', 'one'), reply));
+    const second = handled(manager, messageEvent(chatMessage('c', 'm2', 'two'), reply));
     await until(() => model.calls.length === 1, 'm1 running');
-    await manager.handle({ type: 'message-deleted', platform: 'web', conversationId: 'c', messageId: 'm2' });
+    await handled(manager, {
+      type: 'message-deleted',
+      platform: 'web',
+      conversationId: 'c',
+      messageId: 'm2',
+    });
     await second;
     held.open();
     await first;
@@ -235,7 +242,7 @@ describe('ConversationManager', () => {
     const { model, manager, store } = setup({
       scripts: [{ deltas: ['one ', 'two ', 'three ', 'four'] }],
     });
-    let cancel: Promise<void> | undefined;
+    let cancel: Promise<unknown> | undefined;
     const reply = new RecordingReplyChannel({
       onPart: (part: ReplyPart) => {
         if (part.type === 'text-delta' && part.text === 'two ') {
@@ -245,13 +252,13 @@ describe('ConversationManager', () => {
             conversationId: 'c',
             messageId: 'm1',
           };
-          cancel = manager.handle(edited);
+          cancel = handled(manager, edited);
         }
       },
       // the adapter had flushed only the first delta when the stream ended
       shown: (received) => received.slice(0, 4),
     });
-    await manager.handle(messageEvent(chatMessage('c', 'm1', 'count'), reply));
+    await handled(manager, messageEvent(chatMessage('c', 'm1', 'count'), reply));
     await cancel;
     expect(model.calls[0]!.signal?.aborted).toBe(true);
     await until(() => model.calls[0]!.cleanedUp, 'the model stream closed');
@@ -270,9 +277,14 @@ describe('ConversationManager', () => {
     const never = new Promise<void>(() => {});
     const { manager, store } = setup({ scripts: [{ deltas: ['never shown'], gate: never }] });
     const reply = new RecordingReplyChannel();
-    const turn = manager.handle(messageEvent(chatMessage('c', 'm1', 'hello'), reply));
+    const turn = handled(manager, messageEvent(chatMessage('c', 'm1', 'hello'), reply));
     await until(() => reply.renders.length === 1, 'render started');
-    await manager.handle({ type: 'message-deleted', platform: 'web', conversationId: 'c', messageId: 'm1' });
+    await handled(manager, {
+      type: 'message-deleted',
+      platform: 'web',
+      conversationId: 'c',
+      messageId: 'm1',
+    });
     await turn;
     expect(reply.renders[0]!.parts.at(-1)).toMatchObject({ type: 'finish', interrupted: true });
     expect((await store.load('c'))[1]).toMatchObject({
@@ -300,7 +312,7 @@ describe('ConversationManager', () => {
     const reply = new RecordingReplyChannel({
       onPart: (part) => {
         if (part.type === 'text-delta') {
-          void manager.handle({
+          void handled(manager, {
             type: 'message-deleted',
             platform: 'web',
             conversationId: 'c',
@@ -309,7 +321,7 @@ describe('ConversationManager', () => {
         }
       },
     });
-    await manager.handle(messageEvent(chatMessage('c', 'm1', 'go'), reply));
+    await handled(manager, messageEvent(chatMessage('c', 'm1', 'go'), reply));
     await until(() => cleaned, 'the model stream closed');
     expect(reply.renders[0]!.parts.at(-1)).toMatchObject({ type: 'finish', interrupted: true });
     expect((await store.load('c'))[1]).toMatchObject({
@@ -327,7 +339,7 @@ describe('ConversationManager', () => {
     });
     const reply = new RecordingReplyChannel();
     for (let i = 1; i <= 5; i++) {
-      await manager.handle(messageEvent(chatMessage('c', `m${i}`, `q${i} a b c d`), reply));
+      await handled(manager, messageEvent(chatMessage('c', `m${i}`, `q${i} a b c d`), reply));
     }
     const last = model.calls.at(-1)!.request;
     const { promptTokens } = await model.measure(last.messages);
@@ -351,9 +363,9 @@ describe('ConversationManager', () => {
     const { model, manager } = setup({ overrides: { maxImages: 2 } });
     const reply = new RecordingReplyChannel();
     const [one, two, three] = [imagePart('one'), imagePart('two'), imagePart('three')];
-    await manager.handle(messageEvent(chatMessage('c', 'm1', 'first', { images: [one] }), reply));
-    await manager.handle(messageEvent(chatMessage('c', 'm2', 'second', { images: [two] }), reply));
-    await manager.handle(messageEvent(chatMessage('c', 'm3', 'third', { images: [three] }), reply));
+    await handled(manager, messageEvent(chatMessage('c', 'm1', 'first', { images: [one] }), reply));
+    await handled(manager, messageEvent(chatMessage('c', 'm2', 'second', { images: [two] }), reply));
+    await handled(manager, messageEvent(chatMessage('c', 'm3', 'third', { images: [three] }), reply));
     const images = model.calls[2]!.request.messages.flatMap((message) =>
       message.content.filter((part) => part.type === 'image').map((part) => (part as { name: string }).name),
     );
@@ -368,7 +380,7 @@ describe('ConversationManager', () => {
   it('says so when a message alone is too long for the context, without calling the model', async () => {
     const { model, manager, store } = setup({ info: { contextLength: 30 }, overrides: { maxNewTokens: 20 } });
     const reply = new RecordingReplyChannel();
-    await manager.handle(messageEvent(chatMessage('c', 'm1', 'word '.repeat(50)), reply));
+    await handled(manager, messageEvent(chatMessage('c', 'm1', 'word '.repeat(50)), reply));
     expect(model.calls).toHaveLength(0);
     expect(reply.notices[0]).toEqual({
       text: 'That message is too long for me — please shorten it or send fewer images.',
@@ -383,7 +395,7 @@ describe('ConversationManager', () => {
     });
     const { manager, store, lines } = setup({ scripts: [{ deltas: ['half'], error }] });
     const reply = new RecordingReplyChannel();
-    await manager.handle(messageEvent(chatMessage('c', 'm1', 'go'), reply));
+    await handled(manager, messageEvent(chatMessage('c', 'm1', 'go'), reply));
     expect(reply.renders[0]!.parts.at(-1)).toEqual({ type: 'error', message: 'The model failed.' });
     expect((await store.load('c'))[1]).toMatchObject({
       parts: [{ type: 'text', text: 'half' }],
@@ -395,8 +407,8 @@ describe('ConversationManager', () => {
   it('answers an empty message with a short hint and ignores bots', async () => {
     const { model, manager } = setup();
     const reply = new RecordingReplyChannel();
-    await manager.handle(messageEvent(chatMessage('c', 'm1', '   '), reply));
-    await manager.handle(messageEvent(chatMessage('c', 'm2', 'hi', { isBot: true }), reply));
+    await handled(manager, messageEvent(chatMessage('c', 'm1', '   '), reply));
+    await handled(manager, messageEvent(chatMessage('c', 'm2', 'hi', { isBot: true }), reply));
     expect(reply.notices).toEqual([{ text: 'Send me some text or an image to talk about.', kind: 'info' }]);
     expect(model.calls).toHaveLength(0);
   });
@@ -414,11 +426,13 @@ describe('ConversationManager', () => {
       append: (id, turns) => store.append(id, turns),
       reset: (id) => store.reset(id),
       getImage: (sha) => store.getImage(sha),
+      linkMessages: (id, anchor, keys) => store.linkMessages(id, anchor, keys),
+      findMessage: (key) => store.findMessage(key),
       close: () => store.close(),
     };
     const { model, manager, lines } = setup({ store: failing });
     const reply = new RecordingReplyChannel();
-    await manager.handle(messageEvent(chatMessage('c', 'm1', 'hi'), reply));
+    await handled(manager, messageEvent(chatMessage('c', 'm1', 'hi'), reply));
     expect(model.calls).toHaveLength(0);
     expect(reply.notices).toEqual([{ text: 'Sorry, I could not reach my memory store.', kind: 'error' }]);
     expect(lines.some((line) => line.code === 'glimpse_store_failed')).toBe(true);
@@ -444,10 +458,10 @@ describe('ConversationManager', () => {
         scripts: [{ deltas: ['old'] }, { deltas: ['x'], gate: held.promise }],
       });
       const reply = new RecordingReplyChannel();
-      await manager.handle(messageEvent(chatMessage('c', 'm1', 'one'), reply));
-      const running = manager.handle(messageEvent(chatMessage('c', 'm2', 'two'), reply));
+      await handled(manager, messageEvent(chatMessage('c', 'm1', 'one'), reply));
+      const running = handled(manager, messageEvent(chatMessage('c', 'm2', 'two'), reply));
       await until(() => reply.renders.length === 2, 'm2 rendering');
-      await manager.handle(command('reset', reply));
+      await handled(manager, command('reset', reply));
       held.open();
       await running;
       expect(await store.load('c')).toEqual([]);
@@ -460,7 +474,7 @@ describe('ConversationManager', () => {
     it('help lists the commands and limits', async () => {
       const { manager } = setup({ scheduler: { rateLimitPerMinute: 6 } });
       const reply = new RecordingReplyChannel();
-      await manager.handle(command('help', reply));
+      await handled(manager, command('help', reply));
       expect(reply.notices[0]!.text).toContain('`reset`');
       expect(reply.notices[0]!.text).toContain('6 messages a minute');
     });
@@ -469,15 +483,15 @@ describe('ConversationManager', () => {
       const held = gate();
       const { model, manager } = setup({ scripts: [{ deltas: ['x'], gate: held.promise }] });
       const reply = new RecordingReplyChannel();
-      const running = manager.handle(messageEvent(chatMessage('a', 'm1', 'one'), reply));
+      const running = handled(manager, messageEvent(chatMessage('a', 'm1', 'one'), reply));
       await until(() => model.calls.length === 1, 'm1 running');
       const waiting = [
-        manager.handle(messageEvent(chatMessage('b', 'm2', 'two'), reply)),
-        manager.handle(messageEvent(chatMessage('c', 'm3', 'three'), reply)),
+        handled(manager, messageEvent(chatMessage('b', 'm2', 'two'), reply)),
+        handled(manager, messageEvent(chatMessage('c', 'm3', 'three'), reply)),
       ];
       const status = new RecordingReplyChannel();
-      await manager.handle(command('status', status, 'c'));
-      await manager.handle(command('status', status, 'a'));
+      await handled(manager, command('status', status, 'c'));
+      await handled(manager, command('status', status, 'a'));
       expect(status.notices[0]!.text).toBe(
         'Model: scripted (context 2048 tokens)\nQueue: 2 waiting, 1 running (at most 1 at once); this conversation is number 2 in the queue.',
       );
@@ -491,15 +505,15 @@ describe('ConversationManager', () => {
     const never = new Promise<void>(() => {});
     const { model, manager, store } = setup({ scripts: [{ deltas: ['x'], gate: never }] });
     const reply = new RecordingReplyChannel();
-    const running = manager.handle(messageEvent(chatMessage('c', 'm1', 'one'), reply));
-    const waiting = manager.handle(messageEvent(chatMessage('c', 'm2', 'two'), reply));
+    const running = handled(manager, messageEvent(chatMessage('c', 'm1', 'one'), reply));
+    const waiting = handled(manager, messageEvent(chatMessage('c', 'm2', 'two'), reply));
     await until(() => model.calls.length === 1, 'm1 running');
     await manager.stop();
     await Promise.all([running, waiting]);
     expect(model.calls).toHaveLength(1);
     expect(await store.load('c')).toHaveLength(2);
     expect((await store.load('c'))[1]!.interrupted).toBe(true);
-    await manager.handle(messageEvent(chatMessage('c', 'm3', 'three'), reply));
+    await handled(manager, messageEvent(chatMessage('c', 'm3', 'three'), reply));
     expect(reply.notices.at(-1)!.text).toBe("I'm restarting — please try again in a moment.");
   });
 });

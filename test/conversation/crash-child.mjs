@@ -81,9 +81,9 @@ const message = (i, text) => ({
 process.stdout.write('ready\n');
 for (let i = 0; ; i++) {
   if (mode === 'hang' && i === Number(hangAfter)) {
-    await manager.handle({ type: 'message', message: message(i, 'hang'), reply });
+    await (await manager.handle({ type: 'message', message: message(i, 'hang'), reply })).done;
     break;
   }
-  await manager.handle({ type: 'message', message: message(i, `t${i}`), reply });
+  await (await manager.handle({ type: 'message', message: message(i, `t${i}`), reply })).done;
   process.stdout.write(`done ${i}\n`);
 }

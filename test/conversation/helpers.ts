@@ -1,6 +1,11 @@
 import { createHash } from 'node:crypto';
-import type { ChatEvent, ReplyChannel } from '../../src/adapters/chat-adapter.js';
 import type { Config } from '../../src/config.js';
+import type {
+  ChatEvent,
+  ChatEventHandler,
+  HandleResult,
+  ReplyChannel,
+} from '../../src/conversation/chat-event.js';
 import { createLogger, type Logger } from '../../src/logger.js';
 import type { ChatMessage, ImagePart, MessagePart } from '../../src/messages.js';
 
@@ -84,4 +89,11 @@ export async function until(check: () => boolean, what = 'condition'): Promise<v
     await new Promise((resolve) => setTimeout(resolve, i < 50 ? 0 : 2));
   }
   throw new Error(`timed out waiting for ${what}`);
+}
+
+/** Hands `event` to `handler` and waits for everything it started (`HandleResult.done`). */
+export async function handled(handler: ChatEventHandler, event: ChatEvent): Promise<HandleResult> {
+  const result = await handler.handle(event);
+  await result.done;
+  return result;
 }

@@ -10,7 +10,7 @@ import { createConversationStore } from '../../src/conversation/keyv-conversatio
 import type { ModelRequest } from '../../src/pipeline/vision-chat-model.js';
 import { RecordingReplyChannel } from '../fakes/recording-reply-channel.js';
 import { ScriptedModel } from '../fakes/scripted-model.js';
-import { chatMessage, imagePart, managerConfig, messageEvent, recordingLogger } from './helpers.js';
+import { chatMessage, handled, imagePart, managerConfig, messageEvent, recordingLogger } from './helpers.js';
 
 const here = new URL('.', import.meta.url).pathname;
 const childScript = join(here, 'crash-child.mjs');
@@ -125,7 +125,8 @@ describe('restart persistence (real SQLite file)', () => {
       config: managerConfig(),
     });
     const reply = new RecordingReplyChannel();
-    await manager1.handle(
+    await handled(
+      manager1,
       messageEvent(chatMessage('discord:g1:c1:t1', 'm1', 'what shape?', { images: [image] }), reply),
     );
     await manager1.stop();
@@ -139,7 +140,7 @@ describe('restart persistence (real SQLite file)', () => {
       logger,
       config: managerConfig(),
     });
-    await manager2.handle(messageEvent(chatMessage('discord:g1:c1:t1', 'm2', 'sure?'), reply));
+    await handled(manager2, messageEvent(chatMessage('discord:g1:c1:t1', 'm2', 'sure?'), reply));
     const request: ModelRequest = model2.calls[0]!.request;
     expect(request.messages.map((message) => message.role)).toEqual(['user', 'assistant', 'user']);
     expect(request.messages[0]!.content[1]).toMatchObject({ type: 'image', sha256: image.sha256 });

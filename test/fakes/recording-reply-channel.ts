@@ -1,4 +1,4 @@
-import type { RenderedReply, ReplyChannel, ReplyPart } from '../../src/adapters/chat-adapter.js';
+import type { RenderedReply, ReplyChannel, ReplyPart } from '../../src/conversation/chat-event.js';
 
 export interface RecordedNotice {
   text: string;

@@ -1,7 +1,7 @@
 import { randomUUID } from 'node:crypto';
+import type { RenderedReply, ReplyChannel, ReplyPart } from '../../conversation/chat-event.js';
 import { toGlimpseError } from '../../errors.js';
 import type { Logger } from '../../logger.js';
-import type { RenderedReply, ReplyChannel, ReplyPart } from '../chat-adapter.js';
 import type { WebSession } from './web-session.js';
 
 /**

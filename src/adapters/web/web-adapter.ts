@@ -1,9 +1,10 @@
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
+import type { ChatEventHandler } from '../../conversation/chat-event.js';
 import { GlimpseError } from '../../errors.js';
 import type { ImageLimits } from '../../ingest/image-ingest.js';
 import type { Logger } from '../../logger.js';
-import type { ChatAdapter, ChatEventHandler } from '../chat-adapter.js';
+import type { ChatAdapter } from '../chat-adapter.js';
 import { isLoopbackHost } from './request-guard.js';
 import { loadStaticAssets } from './static-assets.js';
 import { createWebRoutes } from './web-routes.js';

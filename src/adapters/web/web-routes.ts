@@ -1,10 +1,10 @@
 import { randomUUID } from 'node:crypto';
 import type { IncomingMessage, ServerResponse } from 'node:http';
+import type { ChatEvent, ChatEventHandler } from '../../conversation/chat-event.js';
 import { toGlimpseError } from '../../errors.js';
 import { type ImageLimits, ingestImage } from '../../ingest/image-ingest.js';
 import type { Logger } from '../../logger.js';
 import type { ChatAuthor, ChatMessage, ImagePart } from '../../messages.js';
-import type { ChatEvent, ChatEventHandler } from '../chat-adapter.js';
 import { securityHeaders, sendError, sendJson } from './http-responses.js';
 import { parseUpload } from './parse-upload.js';
 import { readBody } from './read-body.js';
@@ -53,10 +53,11 @@ export function createWebRoutes(context: WebRoutesContext) {
     isBot: false,
   });
 
-  /** Hands an event to the manager without waiting; `handle` resolves once the event is dealt with. */
+  /** Hands an event to the manager; the turn ends for the tab once everything it started is done. */
   const dispatch = (event: ChatEvent, session: WebSession, messageId: string) => {
     Promise.resolve()
       .then(() => context.handler.handle(event))
+      .then((result) => result.done)
       .then(() => {
         if (event.type === 'message') session.endTurn(messageId);
       })

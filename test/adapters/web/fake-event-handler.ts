@@ -1,4 +1,4 @@
-import type { ChatEvent, ChatEventHandler, ReplyPart } from '../../../src/adapters/chat-adapter.js';
+import type { ChatEvent, ChatEventHandler, HandleResult, ReplyPart } from '../../../src/conversation/chat-event.js';
 import { textOf } from '../../../src/messages.js';
 import type { ModelStreamPart } from '../../../src/pipeline/vision-chat-model.js';
 import type { ScriptedModel } from '../../fakes/scripted-model.js';
@@ -31,8 +31,12 @@ export class FakeEventHandler implements ChatEventHandler {
 
   constructor(private readonly model: ScriptedModel) {}
 
-  async handle(event: ChatEvent): Promise<void> {
+  async handle(event: ChatEvent): Promise<HandleResult> {
     this.events.push(event);
+    return { status: 'accepted', done: this.answer(event) };
+  }
+
+  private async answer(event: ChatEvent): Promise<void> {
     if (event.type === 'message-deleted') {
       this.running.get(event.messageId)?.abort();
       return;
