@@ -125,3 +125,15 @@ export interface HandleResult {
 export interface ChatEventHandler {
   handle(event: ChatEvent): Promise<HandleResult>;
 }
+
+/** A reply the platform stopped showing midway (a deleted message, a lost permission): what was shown. */
+export class ReplyRenderError extends Error {
+  constructor(
+    message: string,
+    readonly rendered: RenderedReply,
+    options: { cause?: unknown } = {},
+  ) {
+    super(message, options.cause === undefined ? undefined : { cause: options.cause });
+    this.name = 'ReplyRenderError';
+  }
+}

@@ -5,16 +5,17 @@ import { type ChatMessage, type ImagePart, imagesOf, type MessagePart, textOf } 
 import type { ModelRequest, VisionChatModel } from '../pipeline/vision-chat-model.js';
 import type { ImageLabeler } from '../pipeline/zero-shot-labeler.js';
 import { captionReplyText, defaultCaptionPrompt, topLabels } from './caption-prompt.js';
-import type {
-  CaptionEvent,
-  ChatEvent,
-  ChatEventHandler,
-  CommandEvent,
-  HandleResult,
-  MessageEditedEvent,
-  MessageEvent,
-  RenderedReply,
-  ReplyChannel,
+import {
+  type CaptionEvent,
+  type ChatEvent,
+  type ChatEventHandler,
+  type CommandEvent,
+  type HandleResult,
+  type MessageEditedEvent,
+  type MessageEvent,
+  type RenderedReply,
+  type ReplyChannel,
+  ReplyRenderError,
 } from './chat-event.js';
 import { fitContext } from './context-budget.js';
 import {
@@ -402,9 +403,9 @@ export class ConversationManager implements ChatEventHandler {
         toReplyParts(this.model.stream(request, signal), { warnings, signal, outcome }),
       );
     } catch (error) {
-      // the platform failed to show it: we cannot know how much was seen
+      // the platform stopped showing it: keep what it says was seen, else nothing
       log.warn({ err: error, code: 'glimpse_render_failed' }, 'rendering the reply failed');
-      rendered = { shownText: '', messageIds: [] };
+      rendered = error instanceof ReplyRenderError ? error.rendered : { shownText: '', messageIds: [] };
       outcome.interrupted = true;
     }
     if (outcome.error) {

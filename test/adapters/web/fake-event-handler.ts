@@ -1,4 +1,9 @@
-import type { ChatEvent, ChatEventHandler, HandleResult, ReplyPart } from '../../../src/conversation/chat-event.js';
+import type {
+  ChatEvent,
+  ChatEventHandler,
+  HandleResult,
+  ReplyPart,
+} from '../../../src/conversation/chat-event.js';
 import { textOf } from '../../../src/messages.js';
 import type { ModelStreamPart } from '../../../src/pipeline/vision-chat-model.js';
 import type { ScriptedModel } from '../../fakes/scripted-model.js';
