@@ -27,6 +27,7 @@ const commands = new Map<string, () => Promise<CliCommand>>([
   ['ask', async () => (await import('./commands/ask-command.js')).askCommand],
   ['caption', async () => (await import('./commands/caption-command.js')).captionCommand],
   ['label', async () => (await import('./commands/label-command.js')).labelCommand],
+  ['discord', async () => (await import('./commands/discord-command.js')).discordCommand],
 ]);
 
 /** Registers a command (so feature modules can add theirs, e.g. `caption`, `label`). */

@@ -61,6 +61,17 @@ const urlString = (protocols: string[]) =>
 
 const nonEmpty = z.string().min(1, { message: 'must not be empty' });
 
+/** `123, 456` → `['123', '456']`: comma-separated numeric ids (Discord snowflakes) */
+const idList = z
+  .string()
+  .transform((value) =>
+    value
+      .split(',')
+      .map((id) => id.trim())
+      .filter((id) => id !== ''),
+  )
+  .pipe(z.array(z.string().regex(/^\d+$/, { message: 'expected comma-separated numeric ids' })));
+
 /** The environment variables Glimpse reads, with defaults and what each means (README's table). */
 export const envSchema = z.object({
   GLIMPSE_LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
@@ -101,7 +112,22 @@ export const envSchema = z.object({
   GLIMPSE_WEB_HOST: nonEmpty.default('127.0.0.1'),
   GLIMPSE_WEB_PORT: intString(0, 65535).default(8080),
 
+  GLIMPSE_EDIT_INTERVAL_MS: intString(100, 60_000).default(1000),
+  GLIMPSE_CAPTION_LABELS: z.string().optional(),
+  GLIMPSE_CAPTIONS_PER_MINUTE: intString(0, 1000).default(10),
+
   DISCORD_TOKEN: nonEmpty.optional(),
+  DISCORD_API_URL: urlString(['http:', 'https:']).default('https://discord.com/api'),
+  GLIMPSE_DISCORD_CAPTION_CHANNELS: idList.optional(),
+  GLIMPSE_DISCORD_DMS: boolString.default(true),
+  GLIMPSE_DISCORD_ALLOW_GUILDS: idList.optional(),
+  GLIMPSE_DISCORD_DENY_GUILDS: idList.optional(),
+  GLIMPSE_DISCORD_ALLOW_CHANNELS: idList.optional(),
+  GLIMPSE_DISCORD_DENY_CHANNELS: idList.optional(),
+  GLIMPSE_DISCORD_ALLOW_ROLES: idList.optional(),
+  GLIMPSE_DISCORD_DENY_ROLES: idList.optional(),
+  GLIMPSE_DISCORD_ALLOW_USERS: idList.optional(),
+  GLIMPSE_DISCORD_DENY_USERS: idList.optional(),
   DISCORD_APPLICATION_ID: z
     .string()
     .regex(/^\d+$/, { message: 'expected a numeric application id' })
@@ -152,8 +178,27 @@ export interface Config {
   store: { sqlitePath: string; redisUrl?: string; historyTtlSeconds: number };
   scheduler: { concurrency: number; queueMax: number; rateLimitPerMinute: number };
   web: { enabled: boolean; host: string; port: number };
-  discord?: { token: string; applicationId?: string };
+  /** how the chat platforms render answers */
+  rendering: { editIntervalMs: number };
+  captions: { labels: string[]; perChannelPerMinute: number };
+  discord?: DiscordConfig;
   slack?: { botToken: string; signingSecret: string; appToken?: string };
+}
+
+/** Allow and deny lists: deny wins; a non-empty allow list admits only what it names. */
+export interface AccessList {
+  allow: string[];
+  deny: string[];
+}
+
+export interface DiscordConfig {
+  token: string;
+  applicationId?: string;
+  /** the REST base (`https://discord.com/api`); the gateway address is discovered from it */
+  apiUrl: string;
+  captionChannels: string[];
+  dms: boolean;
+  access: { guilds: AccessList; channels: AccessList; roles: AccessList; users: AccessList };
 }
 
 export interface ConfigIssue {
@@ -277,11 +322,34 @@ export function loadConfig(env: Record<string, string | undefined>): Config {
       rateLimitPerMinute: e.GLIMPSE_RATE_LIMIT_PER_MINUTE,
     },
     web: { enabled: e.GLIMPSE_WEB_ENABLED, host: e.GLIMPSE_WEB_HOST, port: e.GLIMPSE_WEB_PORT },
+    rendering: { editIntervalMs: e.GLIMPSE_EDIT_INTERVAL_MS },
+    captions: {
+      labels: (e.GLIMPSE_CAPTION_LABELS ?? '')
+        .split(/[,\n]/)
+        .map((label) => label.trim())
+        .filter((label) => label !== ''),
+      perChannelPerMinute: e.GLIMPSE_CAPTIONS_PER_MINUTE,
+    },
     ...(e.DISCORD_TOKEN
       ? {
           discord: {
             token: e.DISCORD_TOKEN,
             ...(e.DISCORD_APPLICATION_ID ? { applicationId: e.DISCORD_APPLICATION_ID } : {}),
+            apiUrl: e.DISCORD_API_URL.replace(/\/+$/, ''),
+            captionChannels: e.GLIMPSE_DISCORD_CAPTION_CHANNELS ?? [],
+            dms: e.GLIMPSE_DISCORD_DMS,
+            access: {
+              guilds: {
+                allow: e.GLIMPSE_DISCORD_ALLOW_GUILDS ?? [],
+                deny: e.GLIMPSE_DISCORD_DENY_GUILDS ?? [],
+              },
+              channels: {
+                allow: e.GLIMPSE_DISCORD_ALLOW_CHANNELS ?? [],
+                deny: e.GLIMPSE_DISCORD_DENY_CHANNELS ?? [],
+              },
+              roles: { allow: e.GLIMPSE_DISCORD_ALLOW_ROLES ?? [], deny: e.GLIMPSE_DISCORD_DENY_ROLES ?? [] },
+              users: { allow: e.GLIMPSE_DISCORD_ALLOW_USERS ?? [], deny: e.GLIMPSE_DISCORD_DENY_USERS ?? [] },
+            },
           },
         }
       : {}),

@@ -1,4 +1,5 @@
 import type { ChatAdapter } from './adapters/chat-adapter.js';
+import { createDiscordAdapter } from './adapters/discord/discord-adapter.js';
 import { createWebAdapter } from './adapters/web/web-adapter.js';
 import type { Config } from './config.js';
 import type { ConversationManager } from './conversation/conversation-manager.js';
@@ -9,6 +10,7 @@ import { GlimpseError } from './errors.js';
 import type { Logger } from './logger.js';
 import { createModel } from './pipeline/create-model.js';
 import type { VisionChatModel } from './pipeline/vision-chat-model.js';
+import { type ImageLabeler, ZeroShotLabeler } from './pipeline/zero-shot-labeler.js';
 
 /**
  * The composition root: the one place that knows every concrete implementation. It builds the
@@ -49,7 +51,15 @@ function planAdapters(config: Config, logger: Logger, model: VisionChatModel): A
       }
     : { name: 'web', off: 'off (GLIMPSE_WEB_ENABLED=false)' };
   const discord: AdapterPlan = config.discord
-    ? { name: 'discord', off: 'off: DISCORD_TOKEN is set, but this build has no Discord adapter yet' }
+    ? {
+        name: 'discord',
+        adapter: createDiscordAdapter({
+          config: config.discord,
+          images: config.images,
+          editIntervalMs: config.rendering.editIntervalMs,
+          logger: logger.child({ component: 'discord' }),
+        }),
+      }
     : { name: 'discord', off: 'off: no credentials (set DISCORD_TOKEN)' };
   const slack: AdapterPlan = config.slack
     ? { name: 'slack', off: 'off: SLACK_BOT_TOKEN is set, but this build has no Slack adapter yet' }
@@ -58,6 +68,20 @@ function planAdapters(config: Config, logger: Logger, model: VisionChatModel): A
         off: 'off: no credentials (set SLACK_BOT_TOKEN with SLACK_SIGNING_SECRET, or SLACK_APP_TOKEN for Socket Mode)',
       };
   return [web, discord, slack];
+}
+
+/** zero-shot labels for captions, when labels are configured and the model has a text encoder */
+async function createCaptionLabeler(config: Config, logger: Logger): Promise<ImageLabeler | undefined> {
+  if (config.captions.labels.length === 0 || config.model.provider !== 'onnx') return undefined;
+  try {
+    return await ZeroShotLabeler.fromConfig(config);
+  } catch (error) {
+    logger.warn(
+      { err: error, code: 'glimpse_zero_shot_unsupported' },
+      'GLIMPSE_CAPTION_LABELS is set, but this model has no zero-shot support: captions come without labels',
+    );
+    return undefined;
+  }
 }
 
 function describeModelSource(config: Config, model: VisionChatModel): string {
@@ -87,7 +111,15 @@ export async function startApp(config: Config, logger: Logger, options: StartApp
     );
     const store = await createConversationStore(config.store, logger);
     closers.push(() => store.close());
-    const manager = createConversationManager({ model, store, logger, config });
+    const labeler = await createCaptionLabeler(config, logger);
+    if (labeler) closers.push(() => labeler.close());
+    const manager = createConversationManager({
+      model,
+      store,
+      logger,
+      config,
+      ...(labeler ? { labeler } : {}),
+    });
     closers.push(() => manager.stop());
 
     const plans = planAdapters(config, logger, model);

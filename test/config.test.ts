@@ -80,7 +80,8 @@ describe('loadConfig', () => {
     expect(config.store.historyTtlSeconds).toBe(12 * 3600);
     expect(config.web).toEqual({ enabled: false, host: '127.0.0.1', port: 8080 });
     expect(config.images.maxPerRequest).toBe(2);
-    expect(config.discord).toEqual({ token: 'abc.def' });
+    expect(config.discord).toMatchObject({ token: 'abc.def', apiUrl: 'https://discord.com/api', dms: true });
+    expect(config.discord?.access.guilds).toEqual({ allow: [], deny: [] });
     expect(config.slack).toEqual({ botToken: 'xoxb-1', signingSecret: '', appToken: 'xapp-1' });
   });
 });
