@@ -2,13 +2,13 @@ import { createHash } from 'node:crypto';
 import { mkdirSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
 import { createKeyv as createRedisKeyv } from '@keyv/redis';
-import KeyvSqlite from '@keyv/sqlite';
 import Keyv from 'keyv';
 import { z } from 'zod';
 import { GlimpseError } from '../errors.js';
 import type { Logger } from '../logger.js';
 import type { ImagePart } from '../messages.js';
 import type { ConversationStore, ConversationTurn, ImageRef, MessageLink } from './conversation-store.js';
+import { SqliteKeyvStore } from './sqlite-keyv-store.js';
 
 export interface KeyvConversationStoreOptions {
   /** how long a conversation and an image live after their last write (seconds) */
@@ -202,14 +202,9 @@ export class KeyvConversationStore implements ConversationStore {
    */
   async sweepExpired(): Promise<number> {
     const store = this.keyv.store as unknown;
-    if (!(store instanceof KeyvSqlite)) return 0;
-    const table = store.opts.table as string;
-    const rows = (await store.query(
-      `SELECT key FROM ${table} WHERE key LIKE ? AND json_extract(value, '$.expires') < ?`,
-      `${this.keyv.namespace ?? 'glimpse'}:%`,
-      this.now(),
-    )) as { key: string }[];
-    for (const row of rows) await store.delete(row.key);
+    if (!(store instanceof SqliteKeyvStore)) return 0;
+    const rows = store.expiredKeys(`${this.keyv.namespace ?? 'glimpse'}:`, this.now());
+    for (const key of rows) await store.delete(key);
     return rows.length;
   }
 
@@ -309,10 +304,15 @@ export async function createConversationStore(
       cause: error,
     });
   }
-  const keyv = new Keyv({
-    store: new KeyvSqlite({ uri: `sqlite://${path}`, busyTimeout: 5000 }),
-    namespace: 'glimpse',
-  });
+  let sqlite: SqliteKeyvStore;
+  try {
+    sqlite = new SqliteKeyvStore(path, { busyTimeoutMs: 5000 });
+  } catch (error) {
+    throw new GlimpseError('glimpse_store_failed', `cannot open the sqlite conversation store at ${path}`, {
+      cause: error,
+    });
+  }
+  const keyv = new Keyv({ store: sqlite, namespace: 'glimpse' });
   const store = new KeyvConversationStore(keyv, storeOptions);
   await probe(store, 'sqlite', logger);
   const swept = await store.sweepExpired().catch(() => 0);

@@ -1,10 +1,11 @@
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
-import KeyvSqlite from '@keyv/sqlite';
+import { dirname, join } from 'node:path';
+import sqlite3Wasm from 'node-sqlite3-wasm';
 import Keyv from 'keyv';
 import { afterEach, describe, expect, it, vi } from 'vitest';
 import { createConversationStore } from '../../src/conversation/keyv-conversation-store.js';
+import { SqliteKeyvStore } from '../../src/conversation/sqlite-keyv-store.js';
 import { recordingLogger } from './helpers.js';
 import { conversationId, describeStoreContract } from './store-contract.js';
 
@@ -58,7 +59,7 @@ describe('SQLite conversation store', () => {
     const { logger, lines } = recordingLogger();
     const id = conversationId('corrupt');
     const store = await createConversationStore({ sqlitePath: path, historyTtlSeconds: 3600 }, logger);
-    const raw = new Keyv({ store: new KeyvSqlite({ uri: `sqlite://${path}` }), namespace: 'glimpse' });
+    const raw = new Keyv({ store: new SqliteKeyvStore(path), namespace: 'glimpse' });
     await raw.set(`conv:${id}`, { v: 99, turns: 'nonsense' });
     expect(await store.load(id)).toEqual([]);
     expect(lines.some((line) => line.code === 'glimpse_store_failed' && line.conversationId === id)).toBe(
@@ -83,6 +84,29 @@ describe('SQLite conversation store', () => {
     expect(await store.sweepExpired()).toBe(0);
     vi.setSystemTime(Date.now() + 61_000);
     expect(await store.sweepExpired()).toBe(1);
+    await store.close();
+  });
+
+  it('loads a history file in the layout @keyv/sqlite wrote (table keyv, keyv envelopes)', async () => {
+    const path = tmpPath();
+    mkdirSync(dirname(path), { recursive: true });
+    const db = new sqlite3Wasm.Database(path);
+    db.exec('CREATE TABLE IF NOT EXISTS keyv(key VARCHAR(255) PRIMARY KEY, value TEXT )');
+    const turns = [
+      { role: 'user', parts: [{ type: 'text', text: 'from before' }], createdAt: new Date(0).toISOString() },
+      { role: 'assistant', parts: [{ type: 'text', text: 'still here' }], createdAt: new Date(0).toISOString() },
+    ];
+    db.run('INSERT INTO keyv (key, value) VALUES (?, ?)', [
+      'glimpse:conv:web:local:old',
+      JSON.stringify({ value: { v: 1, turns }, expires: Date.now() + 3_600_000 }),
+    ]);
+    db.close();
+    const { logger } = recordingLogger();
+    const store = await createConversationStore({ sqlitePath: path, historyTtlSeconds: 3600 }, logger);
+    expect((await store.load('web:local:old')).map((turn) => turn.parts[0])).toEqual([
+      { type: 'text', text: 'from before' },
+      { type: 'text', text: 'still here' },
+    ]);
     await store.close();
   });
 
