@@ -47,15 +47,33 @@ export function inputFloatType(session: OnnxSession, name: string): FloatType {
   return metadata?.find((item) => item.name === name)?.type === 'float16' ? 'float16' : 'float32';
 }
 
+/** a float16 tensor's raw bits, whether its data is a Uint16Array or a native Float16Array */
+function halfBits(tensor: Tensor): Uint16Array {
+  const data = tensor.data as Uint16Array | (ArrayBufferView & { length: number });
+  return data instanceof Uint16Array ? data : new Uint16Array(data.buffer, data.byteOffset, data.length);
+}
+
+/**
+ * A float16 tensor onnxruntime-node's binding can read. Where the JavaScript runtime has a native
+ * `Float16Array` (Node 24 and later), onnxruntime-common wraps float16 data in one — for tensors
+ * we build and for those a session returns — and the 1.30 binding reads a `Float16Array` as
+ * empty ("not enough space: expected N, got 0"). The bits are kept as a `Uint16Array` view of
+ * the same memory, which every Node version's binding reads.
+ */
+export function bindableTensor(tensor: Tensor): Tensor {
+  if (tensor.type !== 'float16' || tensor.data instanceof Uint16Array) return tensor;
+  (tensor as unknown as { cpuData: Uint16Array }).cpuData = halfBits(tensor);
+  return tensor;
+}
+
 /** A float tensor of the type the graph wants, from float32 data. */
 export function floatTensor(type: FloatType, data: Float32Array, dims: readonly number[]): Tensor {
   if (type === 'float32') return new Tensor('float32', data, dims);
-  return new Tensor('float16', Uint16Array.from(data, toHalf), dims);
+  return bindableTensor(new Tensor('float16', Uint16Array.from(data, toHalf), dims));
 }
 
 /** A float tensor's data as float32 (a copy), whichever float type the graph produced. */
 export function float32Data(tensor: Tensor, begin = 0, end = tensor.size): Float32Array {
-  if (tensor.type === 'float16')
-    return Float32Array.from((tensor.data as Uint16Array).subarray(begin, end), fromHalf);
+  if (tensor.type === 'float16') return Float32Array.from(halfBits(tensor).subarray(begin, end), fromHalf);
   return (tensor.data as Float32Array).slice(begin, end);
 }

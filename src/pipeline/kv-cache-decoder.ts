@@ -1,6 +1,6 @@
 import { Tensor } from 'onnxruntime-node';
 import { GlimpseError } from '../errors.js';
-import { type FloatType, float32Data, floatTensor, inputFloatType } from './float16.js';
+import { bindableTensor, type FloatType, float32Data, floatTensor, inputFloatType } from './float16.js';
 import type { DecoderSpec } from './model-spec.js';
 import type { OnnxSession } from './onnx-sessions.js';
 
@@ -89,7 +89,8 @@ export class KvCacheDecoder {
     const outputs = await this.session.run(feeds);
     const next: Record<string, Tensor> = {};
     this.pastNames.forEach((name, index) => {
-      next[name] = outputs[this.presentNames[index]!] as Tensor;
+      // a session's float16 outputs come back wrapped for the runtime: keep them bindable as the next past
+      next[name] = bindableTensor(outputs[this.presentNames[index]!] as Tensor);
     });
     this.disposeCache();
     this.cache = next;

@@ -1,5 +1,6 @@
+import { Tensor } from 'onnxruntime-node';
 import { describe, expect, it } from 'vitest';
-import { fromHalf, toHalf } from '../../src/pipeline/float16.js';
+import { bindableTensor, float32Data, floatTensor, fromHalf, toHalf } from '../../src/pipeline/float16.js';
 
 describe('float16 conversion', () => {
   it('encodes known values (IEEE 754 half)', () => {
@@ -22,5 +23,22 @@ describe('float16 conversion', () => {
     // 1 + 2^-11 lies halfway between 1 and 1 + 2^-10: ties go to the even mantissa (1)
     expect(toHalf(1 + 2 ** -11)).toBe(0x3c00);
     expect(toHalf(1 + 3 * 2 ** -11)).toBe(0x3c02);
+  });
+});
+
+describe('float16 tensors across Node versions', () => {
+  it('keeps float16 data a Uint16Array the binding reads, also where Float16Array exists (Node 24+)', () => {
+    const tensor = floatTensor('float16', new Float32Array([1, -2, 0.5]), [3]);
+    expect(tensor.data).toBeInstanceOf(Uint16Array);
+    expect([...float32Data(tensor)]).toEqual([1, -2, 0.5]);
+  });
+
+  it('reads and rebinds a tensor whose data the runtime wrapped as a Float16Array', () => {
+    const Half = (globalThis as { Float16Array?: new (values: number[]) => ArrayBufferView }).Float16Array;
+    const bits = Uint16Array.from([1, 0.25, -3], toHalf);
+    const data = Half ? new Half([1, 0.25, -3]) : bits;
+    const tensor = new Tensor('float16', data as Uint16Array, [3]);
+    expect([...float32Data(tensor)]).toEqual([1, 0.25, -3]);
+    expect(bindableTensor(tensor).data).toEqual(bits);
   });
 });
