@@ -34,7 +34,9 @@ export class SqliteKeyvStore extends EventEmitter {
   }
 
   async get(key: string): Promise<string | undefined> {
-    const row = this.db.get(`SELECT value FROM ${this.opts.table} WHERE key = ?`, [key]) as { value: string } | null;
+    const row = this.db.get(`SELECT value FROM ${this.opts.table} WHERE key = ?`, [key]) as {
+      value: string;
+    } | null;
     return row?.value ?? undefined;
   }
 
@@ -66,7 +68,9 @@ export class SqliteKeyvStore extends EventEmitter {
   }
 
   async clear(): Promise<void> {
-    this.db.run(`DELETE FROM ${this.opts.table} WHERE key LIKE ?`, [this.namespace ? `${this.namespace}:%` : '%']);
+    this.db.run(`DELETE FROM ${this.opts.table} WHERE key LIKE ?`, [
+      this.namespace ? `${this.namespace}:%` : '%',
+    ]);
   }
 
   /** rows whose keyv envelope says they expired before `now` (ms), under `prefix` */

@@ -1,8 +1,8 @@
 import { mkdirSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
-import sqlite3Wasm from 'node-sqlite3-wasm';
 import Keyv from 'keyv';
+import sqlite3Wasm from 'node-sqlite3-wasm';
 import { afterEach, describe, expect, it, vi } from 'vitest';
 import { createConversationStore } from '../../src/conversation/keyv-conversation-store.js';
 import { SqliteKeyvStore } from '../../src/conversation/sqlite-keyv-store.js';
@@ -94,7 +94,11 @@ describe('SQLite conversation store', () => {
     db.exec('CREATE TABLE IF NOT EXISTS keyv(key VARCHAR(255) PRIMARY KEY, value TEXT )');
     const turns = [
       { role: 'user', parts: [{ type: 'text', text: 'from before' }], createdAt: new Date(0).toISOString() },
-      { role: 'assistant', parts: [{ type: 'text', text: 'still here' }], createdAt: new Date(0).toISOString() },
+      {
+        role: 'assistant',
+        parts: [{ type: 'text', text: 'still here' }],
+        createdAt: new Date(0).toISOString(),
+      },
     ];
     db.run('INSERT INTO keyv (key, value) VALUES (?, ?)', [
       'glimpse:conv:web:local:old',
