@@ -9,6 +9,7 @@ import { isGlimpseError } from '../src/errors.js';
 import { createLogger } from '../src/logger.js';
 import { startApp } from '../src/main.js';
 import { SseTestClient } from './adapters/web/sse-test-client.js';
+import { startFakeDiscord } from './fakes/fake-discord/fake-discord.js';
 import { ScriptedModel } from './fakes/scripted-model.js';
 
 const directories: string[] = [];
@@ -90,14 +91,26 @@ describe('startApp (the composition root)', () => {
     expect(model.closed).toBe(true);
   });
 
-  it('says when chat-platform credentials are set but the adapter is not in this build', async () => {
-    const { config, logger, messages } = setup({ DISCORD_TOKEN: 'secret-token' });
+  it('runs the Discord bot beside the playground when DISCORD_TOKEN is set, and never logs the token', async () => {
+    const fake = await startFakeDiscord();
+    const { config, logger, messages } = setup({
+      DISCORD_TOKEN: fake.token,
+      DISCORD_APPLICATION_ID: fake.applicationId,
+      DISCORD_API_URL: fake.apiUrl,
+      SLACK_BOT_TOKEN: 'xoxb-secret-slack',
+      SLACK_APP_TOKEN: 'xapp-secret-app',
+    });
     const app = await startApp(config, logger, { model: new ScriptedModel() });
     try {
-      expect(messages).toContainEqual(expect.stringMatching(/^adapter discord: off: DISCORD_TOKEN is set/));
-      expect(messages.join('\n')).not.toContain('secret-token');
+      expect(messages).toContainEqual(expect.stringMatching(/^adapter discord: bot Glimpse/));
+      expect(messages).toContainEqual(expect.stringMatching(/^adapter slack: off: SLACK_BOT_TOKEN is set/));
+      expect(app.adapters.map((adapter) => adapter.platform)).toEqual(['web', 'discord']);
+      const all = messages.join('\n');
+      for (const secret of [fake.token, 'xoxb-secret-slack', 'xapp-secret-app'])
+        expect(all).not.toContain(secret);
     } finally {
       await app.stop();
+      await fake.close();
     }
   });
 });
