@@ -45,6 +45,12 @@ export interface ConversationStore {
    * `messageId` is `anchor`. Same TTL as the history.
    */
   linkMessages(conversationId: string, anchor: string, messageKeys: string[]): Promise<void>;
+  /**
+   * True the first time `eventKey` (`slack:event:<event_id>`) is claimed within `ttlSeconds`,
+   * false after: a redelivered event is answered once, across every replica sharing the store
+   * (Redis `SET NX`, atomic; SQLite is one process's).
+   */
+  claimEvent(eventKey: string, ttlSeconds: number): Promise<boolean>;
   /** where a platform message belongs, if it was linked and has not expired */
   findMessage(messageKey: string): Promise<MessageLink | undefined>;
   close(): Promise<void>;

@@ -1,7 +1,7 @@
 import { createHash } from 'node:crypto';
 import { mkdirSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
-import { createKeyv as createRedisKeyv } from '@keyv/redis';
+import KeyvRedis, { createKeyv as createRedisKeyv } from '@keyv/redis';
 import Keyv from 'keyv';
 import { z } from 'zod';
 import { GlimpseError } from '../errors.js';
@@ -188,6 +188,31 @@ export class KeyvConversationStore implements ConversationStore {
   async linkMessages(conversationId: string, anchor: string, messageKeys: string[]): Promise<void> {
     const link: MessageLink = { conversationId, anchor };
     for (const key of new Set(messageKeys)) await this.write(messageKey(key), link);
+  }
+
+  async claimEvent(eventKey: string, ttlSeconds: number): Promise<boolean> {
+    const key = `event:${eventKey}`;
+    const store = this.keyv.store as unknown;
+    if (store instanceof KeyvRedis) {
+      const client = (await this.attempt('claim event', () => store.getClient())) as unknown as {
+        set(key: string, value: string, options: { NX: true; EX: number }): Promise<string | null>;
+      };
+      const answer = await this.attempt('claim event', () =>
+        client.set(`${this.keyv.namespace ?? 'glimpse'}::${key}`, '1', {
+          NX: true,
+          EX: Math.max(1, ttlSeconds),
+        }),
+      );
+      return answer === 'OK';
+    }
+    // one process owns a SQLite file (or a memory store): the lock makes check-and-set atomic here
+    return this.withLock(key, async () => {
+      const seen = await this.attempt('claim event', () => this.keyv.get(key));
+      if (seen !== undefined) return false;
+      const ok = await this.attempt('claim event', () => this.keyv.set(key, 1, ttlSeconds * 1000));
+      if (ok === false) throw new GlimpseError('glimpse_store_failed', `store refused to write ${key}`);
+      return true;
+    });
   }
 
   async findMessage(key: string): Promise<MessageLink | undefined> {

@@ -428,6 +428,7 @@ describe('ConversationManager', () => {
       getImage: (sha) => store.getImage(sha),
       linkMessages: (id, anchor, keys) => store.linkMessages(id, anchor, keys),
       findMessage: (key) => store.findMessage(key),
+      claimEvent: (key, ttl) => store.claimEvent(key, ttl),
       close: () => store.close(),
     };
     const { model, manager, lines } = setup({ store: failing });

@@ -52,6 +52,18 @@ export function describeStoreContract(
       await subject.cleanup();
     });
 
+    it('claims an event once, also when two claims race', async () => {
+      const key = `slack:event:Ev${Date.now()}-${sequence++}`;
+      const claims = await Promise.all([
+        subject.store.claimEvent(key, 60),
+        subject.store.claimEvent(key, 60),
+        subject.store.claimEvent(key, 60),
+      ]);
+      expect(claims.filter(Boolean)).toHaveLength(1);
+      expect(await subject.store.claimEvent(key, 60)).toBe(false);
+      expect(await subject.store.claimEvent(`${key}-other`, 60)).toBe(true);
+    });
+
     it('loads an unknown conversation as empty', async () => {
       expect(await subject.store.load(conversationId('none'))).toEqual([]);
     });
