@@ -72,6 +72,19 @@ const idList = z
   )
   .pipe(z.array(z.string().regex(/^\d+$/, { message: 'expected comma-separated numeric ids' })));
 
+/** `C0123, U0456` → Slack ids (upper-case letters and digits) */
+const slackIdList = z
+  .string()
+  .transform((value) =>
+    value
+      .split(',')
+      .map((id) => id.trim())
+      .filter((id) => id !== ''),
+  )
+  .pipe(
+    z.array(z.string().regex(/^[A-Z0-9]+$/, { message: 'expected comma-separated Slack ids (C…, U…, T…)' })),
+  );
+
 /** The environment variables Glimpse reads, with defaults and what each means (README's table). */
 export const envSchema = z.object({
   GLIMPSE_LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
@@ -141,6 +154,16 @@ export const envSchema = z.object({
     .string()
     .startsWith('xapp-', { message: 'expected an app token starting with xapp-' })
     .optional(),
+  SLACK_PORT: intString(0, 65535).default(3000),
+  SLACK_HOST: nonEmpty.default('0.0.0.0'),
+  SLACK_API_URL: urlString(['http:', 'https:']).default('https://slack.com/api/'),
+  GLIMPSE_SLACK_CAPTION_CHANNELS: slackIdList.optional(),
+  GLIMPSE_SLACK_ALLOW_TEAMS: slackIdList.optional(),
+  GLIMPSE_SLACK_DENY_TEAMS: slackIdList.optional(),
+  GLIMPSE_SLACK_ALLOW_CHANNELS: slackIdList.optional(),
+  GLIMPSE_SLACK_DENY_CHANNELS: slackIdList.optional(),
+  GLIMPSE_SLACK_ALLOW_USERS: slackIdList.optional(),
+  GLIMPSE_SLACK_DENY_USERS: slackIdList.optional(),
 });
 
 type Env = z.output<typeof envSchema>;
@@ -182,7 +205,7 @@ export interface Config {
   rendering: { editIntervalMs: number };
   captions: { labels: string[]; perChannelPerMinute: number };
   discord?: DiscordConfig;
-  slack?: { botToken: string; signingSecret: string; appToken?: string };
+  slack?: SlackConfig;
 }
 
 /** Allow and deny lists: deny wins; a non-empty allow list admits only what it names. */
@@ -199,6 +222,21 @@ export interface DiscordConfig {
   captionChannels: string[];
   dms: boolean;
   access: { guilds: AccessList; channels: AccessList; roles: AccessList; users: AccessList };
+}
+
+export interface SlackConfig {
+  botToken: string;
+  /** HTTP mode: every request's signature is checked with it ('' in Socket Mode) */
+  signingSecret: string;
+  /** set: Socket Mode (no public URL needed) */
+  appToken?: string;
+  /** HTTP mode's address (bolt's `/slack/events`; Slack must reach it, hence 0.0.0.0 by default) */
+  port: number;
+  host: string;
+  /** the Web API base, ending in `/` */
+  apiUrl: string;
+  captionChannels: string[];
+  access: { teams: AccessList; channels: AccessList; users: AccessList };
 }
 
 export interface ConfigIssue {
@@ -359,6 +397,18 @@ export function loadConfig(env: Record<string, string | undefined>): Config {
             botToken: e.SLACK_BOT_TOKEN,
             signingSecret: e.SLACK_SIGNING_SECRET ?? '',
             ...(e.SLACK_APP_TOKEN ? { appToken: e.SLACK_APP_TOKEN } : {}),
+            port: e.SLACK_PORT,
+            host: e.SLACK_HOST,
+            apiUrl: e.SLACK_API_URL.endsWith('/') ? e.SLACK_API_URL : `${e.SLACK_API_URL}/`,
+            captionChannels: e.GLIMPSE_SLACK_CAPTION_CHANNELS ?? [],
+            access: {
+              teams: { allow: e.GLIMPSE_SLACK_ALLOW_TEAMS ?? [], deny: e.GLIMPSE_SLACK_DENY_TEAMS ?? [] },
+              channels: {
+                allow: e.GLIMPSE_SLACK_ALLOW_CHANNELS ?? [],
+                deny: e.GLIMPSE_SLACK_DENY_CHANNELS ?? [],
+              },
+              users: { allow: e.GLIMPSE_SLACK_ALLOW_USERS ?? [], deny: e.GLIMPSE_SLACK_DENY_USERS ?? [] },
+            },
           },
         }
       : {}),

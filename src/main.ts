@@ -1,5 +1,6 @@
 import type { ChatAdapter } from './adapters/chat-adapter.js';
 import { createDiscordAdapter } from './adapters/discord/discord-adapter.js';
+import { createSlackAdapter } from './adapters/slack/slack-adapter.js';
 import { createWebAdapter } from './adapters/web/web-adapter.js';
 import type { Config } from './config.js';
 import type { ConversationManager } from './conversation/conversation-manager.js';
@@ -37,7 +38,12 @@ interface AdapterPlan {
   off?: string;
 }
 
-function planAdapters(config: Config, logger: Logger, model: VisionChatModel): AdapterPlan[] {
+function planAdapters(
+  config: Config,
+  logger: Logger,
+  model: VisionChatModel,
+  store: ConversationStore,
+): AdapterPlan[] {
   const web: AdapterPlan = config.web.enabled
     ? {
         name: 'web',
@@ -61,12 +67,21 @@ function planAdapters(config: Config, logger: Logger, model: VisionChatModel): A
         }),
       }
     : { name: 'discord', off: 'off: no credentials (set DISCORD_TOKEN)' };
-  const slack: AdapterPlan = config.slack
-    ? { name: 'slack', off: 'off: SLACK_BOT_TOKEN is set, but this build has no Slack adapter yet' }
-    : {
-        name: 'slack',
-        off: 'off: no credentials (set SLACK_BOT_TOKEN with SLACK_SIGNING_SECRET, or SLACK_APP_TOKEN for Socket Mode)',
-      };
+  let slack: AdapterPlan = {
+    name: 'slack',
+    off: 'off: no credentials (set SLACK_BOT_TOKEN with SLACK_SIGNING_SECRET, or SLACK_APP_TOKEN for Socket Mode)',
+  };
+  if (config.slack) {
+    const adapter = createSlackAdapter({
+      config: config.slack,
+      images: config.images,
+      editIntervalMs: config.rendering.editIntervalMs,
+      logger: logger.child({ component: 'slack' }),
+    });
+    // a redelivered event is answered once, across replicas sharing the store
+    adapter.useEventClaims((key, ttlSeconds) => store.claimEvent(key, ttlSeconds));
+    slack = { name: 'slack', adapter };
+  }
   return [web, discord, slack];
 }
 
@@ -122,7 +137,7 @@ export async function startApp(config: Config, logger: Logger, options: StartApp
     });
     closers.push(() => manager.stop());
 
-    const plans = planAdapters(config, logger, model);
+    const plans = planAdapters(config, logger, model, store);
     const adapters: ChatAdapter[] = [];
     for (const plan of plans) {
       if (!plan.adapter) continue;

@@ -60,6 +60,12 @@ export interface MessageEvent {
    * branch (`message.conversationId`) holding the history up to it.
    */
   continuesFrom?: string;
+  /**
+   * Answer only when the conversation already has history (a reply in a thread where Glimpse has
+   * answered before, without a mention): read from the store, so it holds across restarts and
+   * replicas.
+   */
+  onlyIfKnown?: boolean;
 }
 
 export interface CommandEvent {

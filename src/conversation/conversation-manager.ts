@@ -228,6 +228,8 @@ export class ConversationManager implements ChatEventHandler {
       log.debug('duplicate delivery of a message already in hand');
       return ignored('duplicate');
     }
+    if (event.onlyIfKnown && !(await this.knows(message.conversationId, log)))
+      return ignored('unknown conversation');
     if (this.scheduler.full) {
       log.warn({ code: 'glimpse_busy', waiting: this.scheduler.waiting }, 'queue full; turn refused');
       return this.refuse('glimpse_busy', reply, busyReply, 'warning', log);
@@ -293,6 +295,19 @@ export class ConversationManager implements ChatEventHandler {
       }
     })();
     return { status: 'accepted', done };
+  }
+
+  /** whether a conversation has history (false when the store cannot say) */
+  private async knows(conversationId: string, log: Logger): Promise<boolean> {
+    try {
+      return (await this.store.load(conversationId)).length > 0;
+    } catch (error) {
+      log.warn(
+        { err: error, code: 'glimpse_store_failed' },
+        'could not tell whether the conversation is known',
+      );
+      return false;
+    }
   }
 
   /** tells the channel the turn waits (typing, queue position) until it starts */

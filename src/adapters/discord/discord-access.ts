@@ -1,4 +1,5 @@
-import type { AccessList, DiscordConfig } from '../../config.js';
+import type { DiscordConfig } from '../../config.js';
+import { passesAccessList } from '../shared/access-list.js';
 
 /** Where a Discord event happened and who sent it, as the access rules see it. */
 export interface DiscordPlace {
@@ -10,10 +11,7 @@ export interface DiscordPlace {
   isDm: boolean;
 }
 
-const passes = (list: AccessList, ids: readonly string[]) => {
-  if (ids.some((id) => list.deny.includes(id))) return false;
-  return list.allow.length === 0 || ids.some((id) => list.allow.includes(id));
-};
+const passes = passesAccessList;
 
 /**
  * Whether Glimpse answers here: deny lists win, a non-empty allow list admits only what it names
