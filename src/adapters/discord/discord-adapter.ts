@@ -243,7 +243,9 @@ export class DiscordAdapter implements ChatAdapter {
     if (!botId || message.author.bot || message.system) return;
     const place = placeOf(message);
     const trigger = this.isTrigger(message, botId);
-    if (!trigger) {
+    // a thread Glimpse answered in before a restart: the store knows it (no mention needed there)
+    const knownThreadOnly = !trigger && message.channel.isThread();
+    if (!trigger && !knownThreadOnly) {
       if (this.isCaptionChannel(place)) await this.autoCaption(message, place);
       return;
     }
@@ -260,7 +262,7 @@ export class DiscordAdapter implements ChatAdapter {
     const text = questionText(message, botId, sources);
     const { conversationId, continuesFrom } = conversationOf(message);
     const reply = new DiscordMessageReply(message, this.replyContext(message.id));
-    const command = parseChatCommand(text);
+    const command = knownThreadOnly ? undefined : parseChatCommand(text);
     if (command?.kind === 'command') {
       if (command.command === 'reset' && !message.channel.isThread() && !message.channel.isDMBased()) {
         await reply.notice(resetInChannelReply);
@@ -296,6 +298,7 @@ export class DiscordAdapter implements ChatAdapter {
         reply,
         images: pendingImages(sources, this.policy),
         ...(continuesFrom ? { continuesFrom } : {}),
+        ...(knownThreadOnly ? { onlyIfKnown: true } : {}),
       },
       message.id,
       conversationId,

@@ -31,6 +31,8 @@ export interface BotHarness {
   manager: ConversationManager;
   store: KeyvConversationStore;
   adapter: DiscordAdapter;
+  /** stops the adapter and starts a fresh one (a process restart: no memory but the store) */
+  restartAdapter(): Promise<void>;
   lines: Record<string, unknown>[];
   /** the bot's messages replying to `messageId`, once they stopped changing (no marker) */
   answerTo(messageId: string): Promise<Payload[]>;
@@ -67,7 +69,7 @@ export async function startBot(
     ...(options.labeler ? { labeler: options.labeler } : {}),
   });
   const none = { allow: [], deny: [] };
-  const adapter = createDiscordAdapter({
+  const adapterOptions = {
     config: {
       token: fake.token,
       applicationId: fake.applicationId,
@@ -81,7 +83,8 @@ export async function startBot(
     editIntervalMs: options.editIntervalMs ?? 20,
     logger,
     readyTimeoutMs: 5000,
-  });
+  };
+  let adapter = createDiscordAdapter(adapterOptions);
   await adapter.start(manager);
   const botId = fake.bot.id;
   const botMessages = (channelId?: string) =>
@@ -95,7 +98,14 @@ export async function startBot(
     model,
     manager,
     store,
-    adapter,
+    get adapter() {
+      return adapter;
+    },
+    async restartAdapter() {
+      await adapter.stop();
+      adapter = createDiscordAdapter(adapterOptions);
+      await adapter.start(manager);
+    },
     lines,
     botMessages,
     async answerTo(messageId) {

@@ -138,6 +138,24 @@ describe('Discord adapter: triggers and conversations (real discord.js against a
     ]);
   });
 
+  it('after a restart, a thread it answered in still needs no mention: the store knows it', async () => {
+    bot = await startBot();
+    const { fake, model } = bot;
+    const thread = fake.threadId!;
+    const first = fake.sendMessage({
+      channelId: thread,
+      author: fake.user,
+      content: `${mention(bot)} one`,
+      mentions: [fake.bot],
+    });
+    await bot.answerTo(String(first.id));
+    await bot.restartAdapter();
+    const next = fake.sendMessage({ channelId: thread, author: fake.user, content: 'two' });
+    const [answer] = await bot.answerTo(String(next.id));
+    expect(answer!.content).toBe('answer to two');
+    expect(model.calls[1]!.request.messages).toHaveLength(3);
+  });
+
   it('deleting the question cancels its answer; editing it answers the new text', async () => {
     let release!: () => void;
     const held = new Promise<void>((resolve) => {
