@@ -1,0 +1,93 @@
+import { mkdtempSync, rmSync } from 'node:fs';
+import { createServer } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+import sharp from 'sharp';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { type FakeSlack, startFakeSlack } from '../fakes/fake-slack/fake-slack.js';
+import { type AppProcess, startAppProcess } from './app-process.js';
+
+const repoRoot = resolve(import.meta.dirname, '../..');
+const normalize = (answer: string) => answer.trim().toLowerCase().replace(/\.$/, '');
+
+async function freePort(): Promise<number> {
+  const server = createServer();
+  await new Promise<void>((done) => server.listen(0, '127.0.0.1', done));
+  const { port } = server.address() as { port: number };
+  await new Promise((done) => server.close(done));
+  return port;
+}
+
+async function redCirclePng(): Promise<Uint8Array> {
+  const svg =
+    '<svg xmlns="http://www.w3.org/2000/svg" width="128" height="128"><rect width="128" height="128" fill="rgb(255,255,255)"/><circle cx="60" cy="66" r="17" fill="rgb(220,40,40)"/></svg>';
+  return new Uint8Array(await sharp(Buffer.from(svg)).png().toBuffer());
+}
+
+describe('bin/glimpse start in Slack HTTP mode, on the embedded model, against a fake Slack', {
+  timeout: 120_000,
+}, () => {
+  let fake: FakeSlack;
+  let app: AppProcess;
+  let workDir: string;
+  let eventsUrl: string;
+
+  beforeAll(async () => {
+    fake = await startFakeSlack();
+    workDir = mkdtempSync(join(tmpdir(), 'glimpse-slack-e2e-'));
+    const port = await freePort();
+    eventsUrl = `http://127.0.0.1:${port}/slack/events`;
+    app = await startAppProcess({
+      cwd: workDir,
+      env: {
+        GLIMPSE_MODEL_DIR: join(repoRoot, 'models/tiny-shapes'),
+        GLIMPSE_STORE_PATH: join(workDir, 'data/glimpse.sqlite'),
+        SLACK_BOT_TOKEN: fake.botToken,
+        SLACK_SIGNING_SECRET: fake.signingSecret,
+        SLACK_API_URL: fake.apiUrl,
+        SLACK_HOST: '127.0.0.1',
+        SLACK_PORT: String(port),
+      },
+    });
+    const deadline = Date.now() + 30_000;
+    while (!app.logs.some((line) => /^adapter slack: bot /.test(String(line.msg)))) {
+      if (Date.now() > deadline) throw new Error(`slack did not start: ${JSON.stringify(app.logs)}`);
+      await new Promise((r) => setTimeout(r, 50));
+    }
+  }, 90_000);
+
+  afterAll(async () => {
+    await app?.stop();
+    await fake?.close();
+    if (workDir) rmSync(workDir, { recursive: true, force: true });
+  });
+
+  it('answers a signed app_mention with an image in its thread; the same event redelivered gets no second answer', async () => {
+    const ts = fake.nextTs();
+    const envelope = fake.envelope({
+      type: 'app_mention',
+      user: 'U0ALICE',
+      text: `<@${fake.botUserId}> What colour is the circle?`,
+      ts,
+      channel: 'C0GENERAL',
+      team: fake.teamId,
+      files: [fake.hostFile('red-circle.png', 'image/png', await redCirclePng())],
+    });
+    expect((await fake.postSigned(eventsUrl, envelope)).status).toBe(200);
+    const deadline = Date.now() + 60_000;
+    while (!app.logs.some((line) => line.msg === 'turn done')) {
+      if (Date.now() > deadline) throw new Error(`no answer: ${JSON.stringify(app.logs.slice(-5))}`);
+      await new Promise((r) => setTimeout(r, 50));
+    }
+    const answers = fake.thread('C0GENERAL', ts);
+    expect(answers).toHaveLength(1);
+    expect(normalize(answers[0]!.text)).toBe('red');
+
+    expect((await fake.postSigned(eventsUrl, envelope, { retryNum: 1 })).status).toBe(200);
+    await new Promise((r) => setTimeout(r, 1000));
+    expect(fake.thread('C0GENERAL', ts)).toHaveLength(1);
+    expect(app.logs.filter((line) => line.msg === 'turn done')).toHaveLength(1);
+    expect(app.logs.some((line) => line.code === 'glimpse_duplicate_event')).toBe(true);
+    expect(JSON.stringify(app.logs)).not.toContain(fake.botToken);
+  });
+});
