@@ -205,6 +205,69 @@ describe('Slack adapter: a real bolt App against a fake Slack', () => {
     expect(await threadAnswer(b, 'C0GENERAL', String(event.ts))).toEqual(['answer to over the socket']);
   });
 
+  it('the assistant surface: suggested prompts when a thread starts, status and title while answering', async () => {
+    const b = await bot();
+    const threadTs = fake.nextTs();
+    const started = {
+      type: 'assistant_thread_started',
+      assistant_thread: { user_id: 'U0ALICE', channel_id: 'D0ALICE', thread_ts: threadTs, context: {} },
+      event_ts: fake.nextTs(),
+    };
+    await fake.postSigned(b.eventsUrl, fake.envelope(started));
+    await until(() => fake.callsOf('assistant.threads.setSuggestedPrompts').length === 1, 'the prompts');
+    const prompts = fake.callsOf('assistant.threads.setSuggestedPrompts')[0]!.body;
+    expect(prompts).toMatchObject({ channel_id: 'D0ALICE', thread_ts: threadTs });
+    expect(JSON.stringify(prompts.prompts)).toContain('Describe the image.');
+
+    const message = {
+      type: 'message',
+      channel: 'D0ALICE',
+      channel_type: 'im',
+      user: 'U0ALICE',
+      text: 'what shape is it?',
+      ts: fake.nextTs(),
+      thread_ts: threadTs,
+      team: fake.teamId,
+    };
+    await fake.postSigned(b.eventsUrl, fake.envelope(message));
+    expect(await threadAnswer(b, 'D0ALICE', threadTs)).toEqual(['answer to what shape is it?']);
+    expect(fake.callsOf('assistant.threads.setStatus').map((call) => call.body.status)).toContain(
+      'is looking at the image…',
+    );
+    expect(fake.callsOf('assistant.threads.setTitle')[0]!.body.title).toBe('what shape is it?');
+  });
+
+  it('auto-captions uploads in caption channels, in the upload thread; access lists keep it out elsewhere', async () => {
+    const b = await bot({
+      slack: {
+        captionChannels: ['C0ART'],
+        access: {
+          teams: { allow: [], deny: [] },
+          channels: { allow: [], deny: ['C0SECRET'] },
+          users: { allow: [], deny: [] },
+        },
+      },
+    });
+    const upload = {
+      type: 'message',
+      subtype: 'file_share',
+      channel: 'C0ART',
+      channel_type: 'channel',
+      user: 'U0ALICE',
+      text: 'my drawing',
+      ts: fake.nextTs(),
+      team: fake.teamId,
+      files: [fake.hostFile('art.png', 'image/png', await png())],
+    };
+    await fake.postSigned(b.eventsUrl, fake.envelope(upload));
+    const [caption] = await threadAnswer(b, 'C0ART', String(upload.ts));
+    expect(caption).toBe('Suggested alt text: answer to <image> Describe the image.');
+    await fake.postSigned(b.eventsUrl, fake.envelope(mention('hello', { channel: 'C0SECRET' })));
+    await settle();
+    await b.manager.idle();
+    expect(b.model.calls).toHaveLength(1);
+  });
+
   it('a deleted question stops its answer', async () => {
     let release!: () => void;
     const held = new Promise<void>((resolve) => {
