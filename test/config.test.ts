@@ -82,7 +82,12 @@ describe('loadConfig', () => {
     expect(config.images.maxPerRequest).toBe(2);
     expect(config.discord).toMatchObject({ token: 'abc.def', apiUrl: 'https://discord.com/api', dms: true });
     expect(config.discord?.access.guilds).toEqual({ allow: [], deny: [] });
-    expect(config.slack).toMatchObject({ botToken: 'xoxb-1', signingSecret: '', appToken: 'xapp-1', port: 3000 });
+    expect(config.slack).toMatchObject({
+      botToken: 'xoxb-1',
+      signingSecret: '',
+      appToken: 'xapp-1',
+      port: 3000,
+    });
     expect(config.slack?.apiUrl).toBe('https://slack.com/api/');
   });
 });
