@@ -10,6 +10,7 @@ import { createLogger } from '../src/logger.js';
 import { startApp } from '../src/main.js';
 import { SseTestClient } from './adapters/web/sse-test-client.js';
 import { startFakeDiscord } from './fakes/fake-discord/fake-discord.js';
+import { startFakeSlack } from './fakes/fake-slack/fake-slack.js';
 import { ScriptedModel } from './fakes/scripted-model.js';
 
 const directories: string[] = [];
@@ -93,24 +94,48 @@ describe('startApp (the composition root)', () => {
 
   it('runs the Discord bot beside the playground when DISCORD_TOKEN is set, and never logs the token', async () => {
     const fake = await startFakeDiscord();
+    const slack = await startFakeSlack();
     const { config, logger, messages } = setup({
       DISCORD_TOKEN: fake.token,
       DISCORD_APPLICATION_ID: fake.applicationId,
       DISCORD_API_URL: fake.apiUrl,
-      SLACK_BOT_TOKEN: 'xoxb-secret-slack',
-      SLACK_APP_TOKEN: 'xapp-secret-app',
+      SLACK_BOT_TOKEN: slack.botToken,
+      SLACK_APP_TOKEN: slack.appToken,
+      SLACK_API_URL: slack.apiUrl,
     });
     const app = await startApp(config, logger, { model: new ScriptedModel() });
     try {
       expect(messages).toContainEqual(expect.stringMatching(/^adapter discord: bot Glimpse/));
-      expect(messages).toContainEqual(expect.stringMatching(/^adapter slack: off: SLACK_BOT_TOKEN is set/));
-      expect(app.adapters.map((adapter) => adapter.platform)).toEqual(['web', 'discord']);
+      expect(messages).toContainEqual(
+        expect.stringMatching(/^adapter slack: bot <@U0GLIMPSE> in team T0FAKE \(Socket Mode\)/),
+      );
+      expect(app.adapters.map((adapter) => adapter.platform)).toEqual(['web', 'discord', 'slack']);
       const all = messages.join('\n');
-      for (const secret of [fake.token, 'xoxb-secret-slack', 'xapp-secret-app'])
-        expect(all).not.toContain(secret);
+      for (const secret of [fake.token, slack.botToken, slack.appToken]) expect(all).not.toContain(secret);
     } finally {
       await app.stop();
       await fake.close();
+      await slack.close();
+    }
+  });
+
+  it('keeps running when Slack refuses the token: one line says why', async () => {
+    const slack = await startFakeSlack({ botToken: 'xoxb-the-right-one' });
+    const { config, logger, messages } = setup({
+      SLACK_BOT_TOKEN: 'xoxb-a-wrong-one',
+      SLACK_SIGNING_SECRET: 'secret',
+      SLACK_PORT: '0',
+      SLACK_API_URL: slack.apiUrl,
+    });
+    const app = await startApp(config, logger, { model: new ScriptedModel() });
+    try {
+      expect(messages).toContainEqual(
+        expect.stringMatching(/^adapter slack: off: Slack refused SLACK_BOT_TOKEN \(invalid_auth\)/),
+      );
+      expect(messages.join('\n')).not.toContain('xoxb-a-wrong-one');
+    } finally {
+      await app.stop();
+      await slack.close();
     }
   });
 });

@@ -86,6 +86,7 @@ export class SlackAdapter implements ChatAdapter {
   private teamId = '';
   private streaming = true;
   private listening: string | undefined;
+  private refusal: string | undefined;
   private readonly inHand = new Map<string, InHand>();
   private readonly answerOf = new Map<string, string>();
 
@@ -108,6 +109,8 @@ export class SlackAdapter implements ChatAdapter {
       clientOptions,
       logger: boltLogger(this.logger),
       ignoreSelf: true,
+      // bolt checks the token at init; deferred to start, where a refusal is one log line
+      deferInitialization: true,
     });
   }
 
@@ -118,6 +121,7 @@ export class SlackAdapter implements ChatAdapter {
   }
 
   describe(): string {
+    if (this.refusal) return `off: ${this.refusal}`;
     const mode = this.options.config.appToken
       ? 'Socket Mode'
       : `HTTP on ${this.listening ?? '?'}/slack/events`;
@@ -132,9 +136,20 @@ export class SlackAdapter implements ChatAdapter {
   async start(handler: ChatEventHandler): Promise<void> {
     this.handler = handler;
     const { app } = this;
-    const auth = await app.client.auth.test();
-    this.botUserId = String(auth.user_id ?? '');
-    this.teamId = String(auth.team_id ?? '');
+    try {
+      await app.init();
+      const auth = await app.client.auth.test();
+      this.botUserId = String(auth.user_id ?? '');
+      this.teamId = String(auth.team_id ?? '');
+    } catch (error) {
+      // one line, and the other adapters keep running
+      const code = (error as { data?: { error?: string } }).data?.error;
+      this.refusal = code
+        ? `Slack refused SLACK_BOT_TOKEN (${code}): check the token and that the app is installed`
+        : `could not reach Slack at ${this.options.config.apiUrl} (${error instanceof Error ? error.message : String(error)})`;
+      this.logger.error({ code: 'glimpse_slack_refused' }, this.refusal);
+      return;
+    }
     app.error(async (error) => {
       this.logger.warn({ err: error, code: 'glimpse_slack_error' }, 'slack listener failed');
     });
@@ -167,6 +182,7 @@ export class SlackAdapter implements ChatAdapter {
   }
 
   async stop(): Promise<void> {
+    if (this.refusal) return;
     await this.app.stop().catch((error: unknown) => this.logger.debug({ err: error }, 'slack stop'));
   }
 
