@@ -1,392 +1,360 @@
-import { randomBytes } from 'node:crypto';
+import { createHmac } from 'node:crypto';
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { type SlidingWindowLimit, SlidingWindowLimiter } from '../fake-discord/sliding-window-limiter.js';
-import { CallLog, type RecordedCall, type TokenKind } from './call-log.js';
-import { SlackEvents } from './events.js';
-import { FileHost, type HostFileInput, type SlackFile } from './file-host.js';
-import { MessageStore, type StoredMessage } from './message-store.js';
-import { FakeSocketMode } from './socket-mode-server.js';
-import { TsClock } from './ts-clock.js';
-import {
-  type AssistantThreadState,
-  decodeFields,
-  type EphemeralMessage,
-  type FakeSlackChannel,
-  type FakeSlackUser,
-  FakeWebApi,
-  type Fault,
-  type FaultInput,
-  type Json,
-  type StreamingSupport,
-  type WebApiState,
-} from './web-api.js';
+import { WebSocket, WebSocketServer } from 'ws';
 
-export interface FakeSlackOptions {
-  /** the bot token the Web API and file downloads want as bearer (default `xoxb-fake-bot-token`) */
-  botToken?: string;
-  /** the app-level token apps.connections.open wants (default `xapp-1-fake-app-token`) */
-  appToken?: string;
-  teamId?: string;
-  teamDomain?: string;
-  appId?: string;
-  botUserId?: string;
-  botId?: string;
-  /** users.info knows these, the bot user and `fake.userId` (alice) */
-  users?: FakeSlackUser[];
-  channels?: FakeSlackChannel[];
-  /** `chat.startStream` & co. (default 'available') */
-  streaming?: StreamingSupport;
-  /** a sliding window of chat.update per channel; past it HTTP 429 `ratelimited` with retry-after */
-  updateLimit?: SlidingWindowLimit;
-  /** ws pings to Socket Mode clients every … ms (default 5 000; 0: none) */
-  socketPingIntervalMs?: number;
-}
+export type Payload = Record<string, unknown>;
 
-/** A post to one of the fake's response URLs (what bolt's `respond()` sends). */
-export interface RecordedResponse {
-  url: string;
-  body: Json;
+/** One Web API call the bot made (the token itself is never recorded). */
+export interface SlackCall {
+  method: string;
+  body: Payload;
+  /** `authorization: Bearer <the expected token>` was present */
+  authorized: boolean;
   at: number;
 }
 
-export interface FakeSlack {
-  /** `http://127.0.0.1:PORT/api/` — `new App({ clientOptions: { slackApiUrl: apiUrl } })` */
-  apiUrl: string;
-  /** `http://127.0.0.1:PORT` — files and response URLs live here */
-  origin: string;
-  botToken: string;
-  appToken: string;
-  teamId: string;
-  appId: string;
-  botUserId: string;
-  botId: string;
-  /** a user (alice) to send events as */
-  userId: string;
-  /** a public channel (`C0FAKEGEN1`) to send events in */
-  channelId: string;
-  /** an IM channel between the bot and `userId` */
-  imChannelId: string;
-  /** every HTTP request answered, in order */
-  calls: RecordedCall[];
-  /** Web API calls only, optionally of one method */
-  apiCalls(method?: string): RecordedCall[];
-  messages: MessageStore;
-  /** the bot's messages in a channel (optionally of one thread), oldest first */
-  botMessages(channel: string, threadTs?: string): StoredMessage[];
-  ephemerals: EphemeralMessage[];
-  /** by `<channel_id>:<thread_ts>` */
-  assistantThreads: Map<string, AssistantThreadState>;
-  /** posts to response URLs */
-  responses: RecordedResponse[];
-  /** 429s sent (all, of the chat.update limit), and injected faults */
-  counters: WebApiState['counters'];
-  /** Events API payloads and slash command bodies for this workspace */
-  events: SlackEvents;
-  socket: FakeSocketMode;
-  /** hosts bytes under /files-pri and returns the file object that events and files.info carry */
-  hostFile(input: HostFileInput): SlackFile;
-  /** a fresh response URL on the fake */
-  newResponseUrl(): string;
-  /** make the next `times` calls of a method fail */
-  failNext(fault: FaultInput): void;
-  setStreaming(support: StreamingSupport): void;
-  waitFor(predicate: (call: RecordedCall) => boolean, timeoutMs?: number): Promise<RecordedCall>;
-  waitForApi(method: string, timeoutMs?: number): Promise<RecordedCall>;
-  /** the first post to a response URL (past or future) whose body matches */
-  waitForResponse(predicate?: (body: Json) => boolean, timeoutMs?: number): Promise<RecordedResponse>;
-  close(): Promise<void>;
+export interface FakeSlackMessage {
+  channel: string;
+  ts: string;
+  thread_ts?: string;
+  text: string;
+  /** a native stream still open */
+  streaming?: boolean;
 }
 
-/** A local Slack (Web API under /api/, Socket Mode under /socket, files, response URLs) on loopback. */
-export async function startFakeSlack(options: FakeSlackOptions = {}): Promise<FakeSlack> {
-  const botToken = options.botToken ?? 'xoxb-fake-bot-token';
-  const appToken = options.appToken ?? 'xapp-1-fake-app-token';
-  const teamId = options.teamId ?? 'T0FAKETEAM';
-  const teamDomain = options.teamDomain ?? 'fake-workspace';
-  const appId = options.appId ?? 'A0FAKEAPP1';
-  const botUserId = options.botUserId ?? 'U0FAKEBOT1';
-  const botId = options.botId ?? 'B0FAKEBOT1';
-  const userId = 'U0FAKEALIC';
-  const channelId = 'C0FAKEGEN1';
-  const imChannelId = 'D0FAKEDM01';
-  const users: FakeSlackUser[] = [
-    { id: userId, name: 'alice', real_name: 'Alice Example', display_name: 'Alice' },
-    { id: botUserId, name: 'glimpse', real_name: 'Glimpse', is_bot: true },
-    ...(options.users ?? []),
-  ];
-  const channels: FakeSlackChannel[] = [
-    { id: channelId, name: 'general', type: 'channel' },
-    { id: imChannelId, type: 'im', user: userId },
-    ...(options.channels ?? []),
-  ];
+export interface FakeSlackOptions {
+  botToken?: string;
+  appToken?: string;
+  teamId?: string;
+  botUserId?: string;
+  /** chat.startStream answers this error instead of streaming (e.g. `unknown_method`) */
+  streamRefusal?: string;
+}
 
-  const log = new CallLog();
-  const clock = new TsClock();
-  const messages = new MessageStore();
-  const responses: RecordedResponse[] = [];
-  const responseUrls = new Set<string>();
-  const tickets = new Set<string>();
-  const faults: Fault[] = [];
-  const counters = { rateLimited: 0, updateLimitRateLimited: 0, faults: 0 };
+interface HostedFile {
+  body: Uint8Array;
+  mimetype: string;
+}
 
-  const server = createServer((request, response) => {
-    void onRequest(request, response).catch((error: unknown) => {
-      if (!response.headersSent) response.writeHead(500, { 'content-type': 'application/json' });
-      response.end(JSON.stringify({ ok: false, error: `fake_slack_error: ${String(error)}` }));
-    });
-  });
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const { port } = server.address() as AddressInfo;
-  const origin = `http://127.0.0.1:${port}`;
+/**
+ * A local Slack on loopback for a real bolt `App`: the Web API under `/api/<method>` (recording
+ * every call), private file downloads that need the bot token (without it: Slack's HTML login page,
+ * as when `files:read` is missing), a `response_url` endpoint, Socket Mode's WebSocket, and a
+ * helper that posts correctly signed Events API requests to a bolt HTTP receiver.
+ */
+export class FakeSlack {
+  readonly calls: SlackCall[] = [];
+  readonly messages = new Map<string, FakeSlackMessage>();
+  readonly responses: Payload[] = [];
+  readonly acks: Payload[] = [];
+  readonly botToken: string;
+  readonly appToken: string;
+  readonly teamId: string;
+  readonly botUserId: string;
+  readonly signingSecret = 'fake-signing-secret';
+  streamRefusal: string | undefined;
+  /** false: the token lacks files:read, and every download gets the login page */
+  filesReadable = true;
+  origin = '';
+  private readonly files = new Map<string, HostedFile>();
+  private readonly faults: { method: string; error: string; status?: number; retryAfter?: number }[] = [];
+  private readonly server = createServer((request, response) => void this.route(request, response));
+  private readonly sockets = new WebSocketServer({ noServer: true });
+  private socket: WebSocket | undefined;
+  private tsCounter = 0;
+  private eventCounter = 0;
 
-  const files = new FileHost(origin, teamId, teamDomain, userId);
-  const socket = new FakeSocketMode({
-    server,
-    path: '/socket',
-    appId,
-    pingIntervalMs: options.socketPingIntervalMs ?? 5_000,
-    isTicketValid: (ticket) => ticket !== undefined && tickets.has(ticket),
-  });
-  const state: WebApiState = {
-    teamId,
-    teamDomain,
-    appId,
-    botUserId,
-    botId,
-    socketUrl: () => {
-      const ticket = randomBytes(8).toString('hex');
-      tickets.add(ticket);
-      return `ws://127.0.0.1:${port}/socket?ticket=${ticket}&app_id=${appId}`;
-    },
-    clock,
-    messages,
-    ephemerals: [],
-    assistantThreads: new Map(),
-    users,
-    channels,
-    files,
-    streaming: options.streaming ?? 'available',
-    faults,
-    updateLimiter: options.updateLimit ? new SlidingWindowLimiter(options.updateLimit) : null,
-    counters,
-  };
-  const api = new FakeWebApi(state);
-  let responseCounter = 0;
-  const newResponseUrl = () => {
-    responseCounter++;
-    const url = `${origin}/commands/${teamId}/${1000 + responseCounter}/${randomBytes(12).toString('hex')}`;
-    responseUrls.add(new URL(url).pathname);
-    return url;
-  };
-
-  const tokenKind = (bearer: string | undefined): TokenKind => {
-    if (bearer === undefined) return 'none';
-    if (bearer === botToken) return 'bot';
-    if (bearer === appToken) return 'app';
-    return 'other';
-  };
-
-  async function onRequest(request: IncomingMessage, response: ServerResponse): Promise<void> {
-    const url = new URL(request.url ?? '/', origin);
-    const httpMethod = request.method ?? 'GET';
-    const header = request.headers.authorization;
-    const bearer = header?.startsWith('Bearer ') ? header.slice('Bearer '.length) : undefined;
-    const contentType = request.headers['content-type'] ?? '';
-    const base = { httpMethod, path: url.pathname, contentType, at: Date.now() };
-
-    if (url.pathname.startsWith('/files-pri/')) {
-      const token = tokenKind(bearer);
-      const status = files.serve(url.pathname, token === 'bot', request, response);
-      log.record({
-        ...base,
-        kind: 'file',
-        method: httpMethod,
-        body: Object.fromEntries(url.searchParams),
-        token,
-        authorized: token === 'bot',
-        tokenInBody: false,
-        status,
-        response: null,
+  constructor(options: FakeSlackOptions = {}) {
+    this.botToken = options.botToken ?? 'xoxb-fake-bot-token';
+    this.appToken = options.appToken ?? 'xapp-fake-app-token';
+    this.teamId = options.teamId ?? 'T0FAKE';
+    this.botUserId = options.botUserId ?? 'U0GLIMPSE';
+    this.streamRefusal = options.streamRefusal;
+    this.server.on('upgrade', (request, socket, head) => {
+      this.sockets.handleUpgrade(request, socket, head, (ws) => {
+        this.socket = ws;
+        ws.on('message', (data) => this.acks.push(JSON.parse(String(data)) as Payload));
+        ws.send(JSON.stringify({ type: 'hello', num_connections: 1, connection_info: { app_id: 'A0FAKE' } }));
       });
-      return;
-    }
-
-    const raw = await readBody(request);
-    const parsed = await parseBody(raw, contentType);
-    const tokenInBody = typeof parsed.token === 'string';
-    const bodyToken = tokenInBody ? String(parsed.token) : undefined;
-    delete parsed.token;
-    const body = decodeFields(parsed);
-
-    if (responseUrls.has(url.pathname) && httpMethod === 'POST') {
-      const recorded: RecordedResponse = { url: `${origin}${url.pathname}`, body, at: Date.now() };
-      responses.push(recorded);
-      send(response, { status: 200, json: { ok: true } });
-      log.record({
-        ...base,
-        kind: 'response_url',
-        method: httpMethod,
-        body,
-        token: tokenKind(bearer),
-        authorized: true,
-        tokenInBody,
-        status: 200,
-        response: { ok: true },
-      });
-      return;
-    }
-
-    if (!url.pathname.startsWith('/api/')) {
-      send(response, { status: 404, raw: 'Not Found' });
-      log.record({
-        ...base,
-        kind: 'other',
-        method: httpMethod,
-        body,
-        token: tokenKind(bearer),
-        authorized: false,
-        tokenInBody,
-        status: 404,
-        response: null,
-      });
-      return;
-    }
-
-    const method = decodeURIComponent(url.pathname.slice('/api/'.length));
-    const token = tokenKind(bearer ?? bodyToken);
-    const wanted: TokenKind = method === 'apps.connections.open' ? 'app' : 'bot';
-    const authorized = token === wanted;
-    let reply = api.takeFault(method);
-    if (!reply) {
-      if (token === 'none') reply = { status: 200, json: { ok: false, error: 'not_authed' } };
-      else if (token === 'other') reply = { status: 200, json: { ok: false, error: 'invalid_auth' } };
-      else if (!authorized) reply = { status: 200, json: { ok: false, error: 'not_allowed_token_type' } };
-      else reply = api.handle(method, body);
-    }
-    send(response, reply);
-    log.record({
-      ...base,
-      kind: 'api',
-      method,
-      body,
-      token,
-      authorized,
-      tokenInBody,
-      status: reply.status,
-      response: reply.json ?? null,
     });
   }
 
-  const fake: FakeSlack = {
-    apiUrl: `${origin}/api/`,
-    origin,
-    botToken,
-    appToken,
-    teamId,
-    appId,
-    botUserId,
-    botId,
-    userId,
-    channelId,
-    imChannelId,
-    calls: log.calls,
-    apiCalls: (method) =>
-      log.calls.filter((call) => call.kind === 'api' && (method === undefined || call.method === method)),
-    messages,
-    botMessages: (channel, threadTs) =>
-      messages
-        .inChannel(channel, { byUser: botUserId })
-        .filter((message) => threadTs === undefined || message.thread_ts === threadTs),
-    ephemerals: state.ephemerals,
-    assistantThreads: state.assistantThreads,
-    responses,
-    counters,
-    events: new SlackEvents({
-      teamId,
-      appId,
-      botUserId,
-      botId,
-      userId,
-      channelId,
-      clock,
-      messages,
-      newResponseUrl,
-    }),
-    socket,
-    hostFile: (input) => files.add(input),
-    newResponseUrl,
-    failNext: (fault) => {
-      faults.push({ ...fault, left: fault.times ?? 1 });
-    },
-    setStreaming: (support) => {
-      state.streaming = support;
-    },
-    waitFor: (predicate, timeoutMs) => log.waitFor(predicate, timeoutMs),
-    waitForApi: (method, timeoutMs) =>
-      log.waitFor((call) => call.kind === 'api' && call.method === method, timeoutMs),
-    waitForResponse: async (predicate, timeoutMs) => {
-      const call = await log.waitFor(
-        (candidate) =>
-          candidate.kind === 'response_url' && (predicate === undefined || predicate(candidate.body)),
-        timeoutMs,
-      );
-      return { url: `${origin}${call.path}`, body: call.body, at: call.at };
-    },
-    close: async () => {
-      await socket.close();
-      server.closeAllConnections();
-      await new Promise<void>((resolve) => server.close(() => resolve()));
-    },
-  };
-  return fake;
-}
+  get apiUrl(): string {
+    return `${this.origin}/api/`;
+  }
 
-function send(
-  response: ServerResponse,
-  reply: { status: number; json?: Json; raw?: string; headers?: Record<string, string> },
-) {
-  const text = reply.json === undefined ? (reply.raw ?? '') : JSON.stringify(reply.json);
-  response.writeHead(reply.status, {
-    'content-type': reply.json === undefined ? 'text/plain' : 'application/json; charset=utf-8',
-    'content-length': String(Buffer.byteLength(text)),
-    ...reply.headers,
-  });
-  response.end(text);
-}
+  async start(): Promise<this> {
+    await new Promise<void>((resolve) => this.server.listen(0, '127.0.0.1', resolve));
+    this.origin = `http://127.0.0.1:${(this.server.address() as AddressInfo).port}`;
+    return this;
+  }
 
-function readBody(request: IncomingMessage): Promise<Buffer> {
-  return new Promise((resolve, reject) => {
+  async close(): Promise<void> {
+    for (const client of this.sockets.clients) client.terminate();
+    this.sockets.close();
+    this.server.closeAllConnections();
+    await new Promise((resolve) => this.server.close(resolve));
+  }
+
+  /** calls of one method */
+  callsOf(method: string): SlackCall[] {
+    return this.calls.filter((call) => call.method === method);
+  }
+
+  /** the next `times` calls of `method` fail with `error` (HTTP 429 with retry-after for `ratelimited`) */
+  failNext(method: string, error: string, times = 1, retryAfter = 1): void {
+    for (let i = 0; i < times; i++) this.faults.push({ method, error, retryAfter });
+  }
+
+  /** a private file, as a Slack file object whose URLs need the bot token */
+  hostFile(name: string, mimetype: string, body: Uint8Array): Payload {
+    const id = `F${(++this.eventCounter).toString().padStart(6, '0')}`;
+    this.files.set(`/files-pri/${this.teamId}-${id}/${name}`, { body, mimetype });
+    const url = `${this.origin}/files-pri/${this.teamId}-${id}/${name}`;
+    return {
+      id,
+      name,
+      mimetype,
+      filetype: name.split('.').pop(),
+      size: body.byteLength,
+      url_private: url,
+      url_private_download: url,
+    };
+  }
+
+  nextTs(): string {
+    this.tsCounter++;
+    return `1700000000.${this.tsCounter.toString().padStart(6, '0')}`;
+  }
+
+  /** the bot's messages in a thread, in order */
+  thread(channel: string, threadTs: string): FakeSlackMessage[] {
+    return [...this.messages.values()].filter((m) => m.channel === channel && m.thread_ts === threadTs);
+  }
+
+  /** an Events API `event_callback` envelope around `event` */
+  envelope(event: Payload, eventId = `Ev${++this.eventCounter}`): Payload {
+    return {
+      token: 'verification-token',
+      team_id: this.teamId,
+      api_app_id: 'A0FAKE',
+      type: 'event_callback',
+      event_id: eventId,
+      event_time: Math.floor(Date.now() / 1000),
+      authorizations: [{ team_id: this.teamId, user_id: this.botUserId, is_bot: true }],
+      event,
+    };
+  }
+
+  /** POSTs `body` to a bolt HTTP receiver, signed as Slack signs it (or not, or too late) */
+  async postSigned(
+    url: string,
+    body: Payload | string,
+    options: { timestamp?: number; badSignature?: boolean; retryNum?: number } = {},
+  ): Promise<{ status: number; text: string }> {
+    const raw = typeof body === 'string' ? body : JSON.stringify(body);
+    const timestamp = options.timestamp ?? Math.floor(Date.now() / 1000);
+    const signature = `v0=${createHmac('sha256', options.badSignature ? 'wrong-secret' : this.signingSecret)
+      .update(`v0:${timestamp}:${raw}`)
+      .digest('hex')}`;
+    const response = await fetch(url, {
+      method: 'POST',
+      body: raw,
+      headers: {
+        'content-type': typeof body === 'string' ? 'application/x-www-form-urlencoded' : 'application/json',
+        'x-slack-request-timestamp': String(timestamp),
+        'x-slack-signature': signature,
+        ...(options.retryNum !== undefined
+          ? { 'x-slack-retry-num': String(options.retryNum), 'x-slack-retry-reason': 'http_timeout' }
+          : {}),
+      },
+    });
+    return { status: response.status, text: await response.text() };
+  }
+
+  /** a slash command's form body (its response_url points at this fake) */
+  slashCommand(fields: { text: string; channel: string; user: string }): string {
+    return new URLSearchParams({
+      token: 'verification-token',
+      team_id: this.teamId,
+      channel_id: fields.channel,
+      user_id: fields.user,
+      command: '/glimpse',
+      text: fields.text,
+      trigger_id: `trigger-${++this.eventCounter}`,
+      response_url: `${this.origin}/respond/${this.eventCounter}`,
+      api_app_id: 'A0FAKE',
+    }).toString();
+  }
+
+  /** Socket Mode: sends an envelope to the connected app; resolves once it acked */
+  async sendEnvelope(
+    type: 'events_api' | 'slash_commands',
+    payload: Payload,
+    retryAttempt = 0,
+  ): Promise<Payload> {
+    const socket = this.socket;
+    if (!socket || socket.readyState !== WebSocket.OPEN) throw new Error('no Socket Mode connection');
+    const envelopeId = `env-${++this.eventCounter}`;
+    socket.send(
+      JSON.stringify({
+        envelope_id: envelopeId,
+        type,
+        payload,
+        accepts_response_payload: false,
+        retry_attempt: retryAttempt,
+        retry_reason: '',
+      }),
+    );
+    const deadline = Date.now() + 5000;
+    for (;;) {
+      const ack = this.acks.find((a) => a.envelope_id === envelopeId);
+      if (ack) return ack;
+      if (Date.now() > deadline) throw new Error(`no ack for ${envelopeId}`);
+      await new Promise((resolve) => setTimeout(resolve, 10));
+    }
+  }
+
+  /** whether a Socket Mode client is connected */
+  get socketConnected(): boolean {
+    return this.socket?.readyState === WebSocket.OPEN;
+  }
+
+  private async route(request: IncomingMessage, response: ServerResponse): Promise<void> {
+    const url = new URL(request.url ?? '/', this.origin);
     const chunks: Buffer[] = [];
-    request.on('data', (chunk: Buffer) => chunks.push(chunk));
-    request.on('end', () => resolve(Buffer.concat(chunks)));
-    request.on('error', reject);
-  });
+    for await (const chunk of request) chunks.push(chunk as Buffer);
+    const raw = Buffer.concat(chunks).toString();
+    if (url.pathname.startsWith('/files-pri/')) return this.serveFile(url.pathname, request, response);
+    if (url.pathname.startsWith('/respond/')) {
+      this.responses.push(JSON.parse(raw || '{}') as Payload);
+      return void response.writeHead(200, { 'content-type': 'application/json' }).end('{"ok":true}');
+    }
+    if (!url.pathname.startsWith('/api/')) return void response.writeHead(404).end();
+    const method = url.pathname.slice('/api/'.length);
+    const body = parseBody(raw, request.headers['content-type']);
+    const auth = request.headers.authorization ?? '';
+    const token = method === 'apps.connections.open' ? this.appToken : this.botToken;
+    const authorized = auth === `Bearer ${token}` || body.token === token;
+    delete body.token;
+    this.calls.push({ method, body, authorized, at: Date.now() });
+    const send = (status: number, json: Payload, headers: Record<string, string> = {}) =>
+      void response
+        .writeHead(status, { 'content-type': 'application/json', ...headers })
+        .end(JSON.stringify(json));
+    if (!authorized) return send(200, { ok: false, error: 'invalid_auth' });
+    const fault = this.faults.findIndex((f) => f.method === method);
+    if (fault >= 0) {
+      const [f] = this.faults.splice(fault, 1);
+      if (f!.error === 'ratelimited')
+        return send(429, { ok: false, error: 'ratelimited' }, { 'retry-after': String(f!.retryAfter ?? 1) });
+      if (f!.error === 'http_500') return send(500, { ok: false, error: 'internal_error' });
+      return send(200, { ok: false, error: f!.error });
+    }
+    send(200, this.answer(method, body));
+  }
+
+  private answer(method: string, body: Payload): Payload {
+    const channel = String(body.channel ?? '');
+    switch (method) {
+      case 'auth.test':
+        return {
+          ok: true,
+          url: `${this.origin}/`,
+          team: 'Fake',
+          user: 'glimpse',
+          team_id: this.teamId,
+          user_id: this.botUserId,
+          bot_id: 'B0GLIMPSE',
+        };
+      case 'apps.connections.open':
+        return { ok: true, url: `${this.origin.replace('http', 'ws')}/socket` };
+      case 'chat.postMessage': {
+        const ts = this.nextTs();
+        const message: FakeSlackMessage = {
+          channel,
+          ts,
+          text: String(body.text ?? ''),
+          ...(body.thread_ts ? { thread_ts: String(body.thread_ts) } : {}),
+        };
+        this.messages.set(`${channel}:${ts}`, message);
+        return { ok: true, channel, ts, message: { ...message, user: this.botUserId, bot_id: 'B0GLIMPSE' } };
+      }
+      case 'chat.update': {
+        const message = this.messages.get(`${channel}:${body.ts}`);
+        if (!message) return { ok: false, error: 'message_not_found' };
+        message.text = String(body.text ?? '');
+        return { ok: true, channel, ts: message.ts, text: message.text };
+      }
+      case 'chat.delete':
+        return this.messages.delete(`${channel}:${body.ts}`)
+          ? { ok: true, channel, ts: body.ts }
+          : { ok: false, error: 'message_not_found' };
+      case 'chat.startStream': {
+        if (this.streamRefusal) return { ok: false, error: this.streamRefusal };
+        const ts = this.nextTs();
+        this.messages.set(`${channel}:${ts}`, {
+          channel,
+          ts,
+          text: String(body.markdown_text ?? ''),
+          streaming: true,
+          ...(body.thread_ts ? { thread_ts: String(body.thread_ts) } : {}),
+        });
+        return { ok: true, channel, ts };
+      }
+      case 'chat.appendStream':
+      case 'chat.stopStream': {
+        const message = this.messages.get(`${channel}:${body.ts}`);
+        if (!message?.streaming) return { ok: false, error: 'message_not_in_streaming_state' };
+        message.text += String(body.markdown_text ?? '');
+        if (method === 'chat.stopStream') message.streaming = false;
+        return { ok: true, channel, ts: message.ts };
+      }
+      case 'assistant.threads.setStatus':
+      case 'assistant.threads.setSuggestedPrompts':
+      case 'assistant.threads.setTitle':
+        return { ok: true };
+      case 'conversations.replies':
+        return { ok: true, messages: [{ ts: body.ts }], has_more: false };
+      default:
+        return { ok: false, error: 'unknown_method' };
+    }
+  }
+
+  private serveFile(path: string, request: IncomingMessage, response: ServerResponse): void {
+    const file = this.files.get(path);
+    if (!file) return void response.writeHead(404).end();
+    if (!this.filesReadable || request.headers.authorization !== `Bearer ${this.botToken}`) {
+      // what Slack sends when the token cannot read files: a login page, with 200
+      return void response
+        .writeHead(200, { 'content-type': 'text/html' })
+        .end('<!DOCTYPE html><html><body>Sign in to Slack</body></html>');
+    }
+    response
+      .writeHead(200, { 'content-type': file.mimetype, 'content-length': String(file.body.byteLength) })
+      .end(file.body);
+  }
 }
 
-/** form-encoded, JSON or multipart (files are reduced to their name and size) */
-async function parseBody(raw: Buffer, contentType: string): Promise<Json> {
-  if (raw.byteLength === 0) return {};
-  if (contentType.startsWith('application/x-www-form-urlencoded')) {
-    return Object.fromEntries(new URLSearchParams(raw.toString('utf8')));
+function parseBody(raw: string, contentType: string | undefined): Payload {
+  if (raw === '') return {};
+  if (contentType?.includes('application/json')) return JSON.parse(raw) as Payload;
+  const body: Payload = {};
+  for (const [key, value] of new URLSearchParams(raw)) {
+    body[key] = /^[[{]/.test(value) ? safeJson(value) : value;
   }
-  if (contentType.startsWith('multipart/form-data')) {
-    const form = await new Response(new Uint8Array(raw), {
-      headers: { 'content-type': contentType },
-    }).formData();
-    const body: Json = {};
-    form.forEach((value, field) => {
-      body[field] = typeof value === 'string' ? value : { filename: value.name, size: value.size };
-    });
-    return body;
-  }
-  const text = raw.toString('utf8');
+  return body;
+}
+
+function safeJson(value: string): unknown {
   try {
-    const json: unknown = JSON.parse(text);
-    return json !== null && typeof json === 'object' && !Array.isArray(json)
-      ? (json as Json)
-      : { _json: json };
+    return JSON.parse(value);
   } catch {
-    return { _raw: text };
+    return value;
   }
+}
+
+export async function startFakeSlack(options: FakeSlackOptions = {}): Promise<FakeSlack> {
+  return new FakeSlack(options).start();
 }
