@@ -228,9 +228,7 @@ export class KeyvConversationStore implements ConversationStore {
   async sweepExpired(): Promise<number> {
     const store = this.keyv.store as unknown;
     if (!(store instanceof SqliteKeyvStore)) return 0;
-    const rows = store.expiredKeys(`${this.keyv.namespace ?? 'glimpse'}:`, this.now());
-    for (const key of rows) await store.delete(key);
-    return rows.length;
+    return store.deleteExpired(this.now());
   }
 
   /** sweeps expired records every `intervalMs` (SQLite), until `close` */
@@ -331,7 +329,15 @@ export async function createConversationStore(
   }
   let sqlite: SqliteKeyvStore;
   try {
-    sqlite = new SqliteKeyvStore(path, { busyTimeoutMs: 5000 });
+    sqlite = new SqliteKeyvStore({
+      path,
+      busyTimeoutMs: 5000,
+      onStaleLock: (lockPath) =>
+        logger.warn(
+          { code: 'glimpse_store_failed', lockPath },
+          'removed the lock of a process that died mid-write',
+        ),
+    });
   } catch (error) {
     throw new GlimpseError('glimpse_store_failed', `cannot open the sqlite conversation store at ${path}`, {
       cause: error,

@@ -59,7 +59,7 @@ describe('SQLite conversation store', () => {
     const { logger, lines } = recordingLogger();
     const id = conversationId('corrupt');
     const store = await createConversationStore({ sqlitePath: path, historyTtlSeconds: 3600 }, logger);
-    const raw = new Keyv({ store: new SqliteKeyvStore(path), namespace: 'glimpse' });
+    const raw = new Keyv({ store: new SqliteKeyvStore({ path }), namespace: 'glimpse' });
     await raw.set(`conv:${id}`, { v: 99, turns: 'nonsense' });
     expect(await store.load(id)).toEqual([]);
     expect(lines.some((line) => line.code === 'glimpse_store_failed' && line.conversationId === id)).toBe(
