@@ -61,29 +61,23 @@ const urlString = (protocols: string[]) =>
 
 const nonEmpty = z.string().min(1, { message: 'must not be empty' });
 
-/** `123, 456` → `['123', '456']`: comma-separated numeric ids (Discord snowflakes) */
-const idList = z
-  .string()
-  .transform((value) =>
-    value
-      .split(',')
-      .map((id) => id.trim())
-      .filter((id) => id !== ''),
-  )
-  .pipe(z.array(z.string().regex(/^\d+$/, { message: 'expected comma-separated numeric ids' })));
+/** a comma-separated list of ids, each matching `pattern` (blanks between commas ignored) */
+const commaList = (pattern: RegExp, message: string) =>
+  z
+    .string()
+    .transform((value) =>
+      value
+        .split(',')
+        .map((id) => id.trim())
+        .filter((id) => id !== ''),
+    )
+    .pipe(z.array(z.string().regex(pattern, { message })));
 
-/** `C0123, U0456` → Slack ids (upper-case letters and digits) */
-const slackIdList = z
-  .string()
-  .transform((value) =>
-    value
-      .split(',')
-      .map((id) => id.trim())
-      .filter((id) => id !== ''),
-  )
-  .pipe(
-    z.array(z.string().regex(/^[A-Z0-9]+$/, { message: 'expected comma-separated Slack ids (C…, U…, T…)' })),
-  );
+/** `123, 456`: Discord snowflakes */
+const idList = commaList(/^\d+$/, 'expected comma-separated numeric ids');
+
+/** `C0123, U0456`: Slack ids (upper-case letters and digits) */
+const slackIdList = commaList(/^[A-Z0-9]+$/, 'expected comma-separated Slack ids (C…, U…, T…)');
 
 /** The environment variables Glimpse reads, with defaults and what each means (README's table). */
 export const envSchema = z.object({

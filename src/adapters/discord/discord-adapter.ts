@@ -26,6 +26,7 @@ import type { ChatAuthor } from '../../messages.js';
 import type { ChatAdapter } from '../chat-adapter.js';
 import type { DownloadPolicy } from '../shared/attachment-downloader.js';
 import { ChannelWriteBudget } from '../shared/channel-write-budget.js';
+import { TurnsInHand } from '../shared/turns-in-hand.js';
 import { type DiscordPlace, discordAllows } from './discord-access.js';
 import { discordCommandNames } from './discord-commands.js';
 import {
@@ -52,12 +53,6 @@ export interface DiscordAdapterOptions {
 /** The question Discord's "Describe image" context menu asks. */
 const describePrompt = 'Describe the image.';
 
-interface InHand {
-  conversationId: string;
-  /** the bot messages its answer was rendered into */
-  answers: Set<string>;
-}
-
 /**
  * Glimpse on Discord (discord.js v14, gateway). It answers @mentions in channels, DMs, replies to
  * its own messages, and messages in threads it created or was mentioned in; `/ask`, `/caption`,
@@ -72,10 +67,8 @@ export class DiscordAdapter implements ChatAdapter {
   private readonly budget: ChannelWriteBudget;
   private readonly policy: DownloadPolicy;
   private handler: ChatEventHandler | undefined;
-  /** questions whose turn is in hand, by message id */
-  private readonly inHand = new Map<string, InHand>();
-  /** bot answer message id → the question it answers (deleting it cancels the turn) */
-  private readonly answerOf = new Map<string, string>();
+  /** questions whose turn is in hand, and the messages of their answers */
+  private readonly turns = new TurnsInHand();
   /** threads where Glimpse answers without a mention (it created them or was mentioned there) */
   private readonly engagedThreads = new Set<string>();
   private state: 'idle' | 'running' | 'refused' | 'stopped' = 'idle';
@@ -199,34 +192,19 @@ export class DiscordAdapter implements ChatAdapter {
       budget: this.budget,
       logger: this.logger,
       onPosted: (messageId: string) => {
-        this.answerOf.set(messageId, questionId);
-        this.inHand.get(questionId)?.answers.add(messageId);
+        this.turns.posted(questionId, messageId);
       },
     };
   }
 
   /** hands an event over and keeps track of the turn until it is done */
-  private async dispatch(
-    event: ChatEvent,
-    questionId?: string,
-    conversationId?: string,
-  ): Promise<HandleResult> {
+  private dispatch(event: ChatEvent, questionId?: string, conversationId?: string): Promise<HandleResult> {
     if (!this.handler) throw new Error('discord adapter not started');
-    if (questionId !== undefined && conversationId !== undefined) {
-      this.inHand.set(questionId, { conversationId, answers: new Set() });
-    }
-    const result = await this.handler.handle(event);
-    if (questionId !== undefined) {
-      const entry = this.inHand.get(questionId);
-      const forget = () => {
-        if (this.inHand.get(questionId) !== entry) return;
-        this.inHand.delete(questionId);
-        for (const id of entry?.answers ?? []) this.answerOf.delete(id);
-      };
-      if (result.status === 'accepted') void result.done.finally(forget);
-      else forget();
-    }
-    return result;
+    const question =
+      questionId !== undefined && conversationId !== undefined
+        ? { messageId: questionId, conversationId }
+        : undefined;
+    return this.turns.dispatch(this.handler, event, question);
   }
 
   private isTrigger(message: Message, botId: string): boolean {
@@ -264,7 +242,7 @@ export class DiscordAdapter implements ChatAdapter {
     const reply = new DiscordMessageReply(message, this.replyContext(message.id));
     const command = knownThreadOnly ? undefined : parseChatCommand(text);
     if (command?.kind === 'command') {
-      if (command.command === 'reset' && !message.channel.isThread() && !message.channel.isDMBased()) {
+      if (command.command === 'reset' && inChannelChain(message.channel)) {
         await reply.notice(resetInChannelReply);
         return;
       }
@@ -329,8 +307,8 @@ export class DiscordAdapter implements ChatAdapter {
   }
 
   private async onEdit(message: Message | PartialMessage): Promise<void> {
-    const entry = this.inHand.get(message.id);
-    if (!entry) return;
+    const conversationId = this.turns.conversationOf(message.id);
+    if (conversationId === undefined) return;
     const full = message.partial ? await message.fetch() : message;
     const botId = this.client.user?.id ?? '';
     const sources = imageSources(full);
@@ -339,28 +317,21 @@ export class DiscordAdapter implements ChatAdapter {
       {
         type: 'message-edited',
         platform: 'discord',
-        conversationId: entry.conversationId,
+        conversationId: conversationId,
         messageId: full.id,
-        message: chatMessageOf(full, entry.conversationId, text),
+        message: chatMessageOf(full, conversationId, text),
         reply: new DiscordMessageReply(full, this.replyContext(full.id)),
         images: pendingImages(sources, this.policy),
       },
       full.id,
-      entry.conversationId,
+      conversationId,
     );
   }
 
   private async onDelete(messageId: string): Promise<void> {
-    const questionId = this.inHand.has(messageId) ? messageId : this.answerOf.get(messageId);
-    if (questionId === undefined) return;
-    const entry = this.inHand.get(questionId);
-    if (!entry || !this.handler) return;
-    await this.handler.handle({
-      type: 'message-deleted',
-      platform: 'discord',
-      conversationId: entry.conversationId,
-      messageId: questionId,
-    });
+    const turn = this.turns.turnOf(messageId);
+    if (!turn || !this.handler) return;
+    await this.handler.handle({ type: 'message-deleted', platform: 'discord', ...turn });
   }
 
   private async onInteraction(interaction: Interaction): Promise<void> {
@@ -422,11 +393,7 @@ export class DiscordAdapter implements ChatAdapter {
       case discordCommandNames.reset:
       case discordCommandNames.help:
       case discordCommandNames.status: {
-        if (
-          interaction.commandName === 'reset' &&
-          !interaction.channel?.isThread() &&
-          !interaction.channel?.isDMBased()
-        ) {
+        if (interaction.commandName === 'reset' && inChannelChain(interaction.channel)) {
           await reply.notice(resetInChannelReply);
           return;
         }
@@ -495,6 +462,11 @@ export class DiscordAdapter implements ChatAdapter {
       );
     }
   }
+}
+
+/** a server channel outside threads: each reply chain there is its own conversation (nothing to reset) */
+function inChannelChain(channel: { isThread(): boolean; isDMBased(): boolean } | null): boolean {
+  return channel !== null && !channel.isThread() && !channel.isDMBased();
 }
 
 const resetInChannelReply =

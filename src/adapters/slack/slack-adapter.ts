@@ -10,6 +10,7 @@ import type { ChatAdapter } from '../chat-adapter.js';
 import { passesAccessList } from '../shared/access-list.js';
 import type { DownloadPolicy } from '../shared/attachment-downloader.js';
 import { ChannelWriteBudget } from '../shared/channel-write-budget.js';
+import { TurnsInHand } from '../shared/turns-in-hand.js';
 import {
   type SlackMessageEvent,
   slackChatMessage,
@@ -34,11 +35,6 @@ interface Place {
   team: string;
   channel: string;
   user: string;
-}
-
-interface InHand {
-  conversationId: string;
-  answers: Set<string>;
 }
 
 /** bolt's logger interface on top of ours (its lines are debug unless they warn) */
@@ -87,8 +83,8 @@ export class SlackAdapter implements ChatAdapter {
   private streaming = true;
   private listening: string | undefined;
   private refusal: string | undefined;
-  private readonly inHand = new Map<string, InHand>();
-  private readonly answerOf = new Map<string, string>();
+  /** questions whose turn is in hand, and the messages of their answers */
+  private readonly turns = new TurnsInHand();
 
   constructor(private readonly options: SlackAdapterOptions) {
     const { config } = options;
@@ -236,34 +232,20 @@ export class SlackAdapter implements ChatAdapter {
       },
       onPosted: (ts) => {
         const id = slackMessageId(place.channel, ts);
-        this.answerOf.set(id, questionId);
-        this.inHand.get(questionId)?.answers.add(id);
+        this.turns.posted(questionId, id);
       },
       ...(setStatus ? { setStatus } : {}),
     });
   }
 
-  private async dispatch(
-    event: ChatEvent,
-    questionId?: string,
-    conversationId?: string,
-  ): Promise<HandleResult> {
+  /** hands an event over and keeps track of the turn until it is done */
+  private dispatch(event: ChatEvent, questionId?: string, conversationId?: string): Promise<HandleResult> {
     if (!this.handler) throw new Error('slack adapter not started');
-    if (questionId !== undefined && conversationId !== undefined) {
-      this.inHand.set(questionId, { conversationId, answers: new Set() });
-    }
-    const result = await this.handler.handle(event);
-    if (questionId !== undefined) {
-      const entry = this.inHand.get(questionId);
-      const forget = () => {
-        if (this.inHand.get(questionId) !== entry) return;
-        this.inHand.delete(questionId);
-        for (const id of entry?.answers ?? []) this.answerOf.delete(id);
-      };
-      if (result.status === 'accepted') void result.done.finally(forget);
-      else forget();
-    }
-    return result;
+    const question =
+      questionId !== undefined && conversationId !== undefined
+        ? { messageId: questionId, conversationId }
+        : undefined;
+    return this.turns.dispatch(this.handler, event, question);
   }
 
   private async onMessage(
@@ -354,15 +336,15 @@ export class SlackAdapter implements ChatAdapter {
     const changed = event.message;
     if (!changed?.ts || !changed.user) return;
     const questionId = slackMessageId(event.channel, changed.ts);
-    const entry = this.inHand.get(questionId);
-    if (!entry || !(await this.firstDelivery(body))) return;
+    const conversationId = this.turns.conversationOf(questionId);
+    if (conversationId === undefined || !(await this.firstDelivery(body))) return;
     const place: Place = { team: changed.team ?? this.teamId, channel: event.channel, user: changed.user };
     const threadTs = changed.thread_ts ?? changed.ts;
     await this.dispatch(
       {
         type: 'message-edited',
         platform: 'slack',
-        conversationId: entry.conversationId,
+        conversationId: conversationId,
         messageId: questionId,
         message: slackChatMessage({
           team: place.team,
@@ -376,22 +358,15 @@ export class SlackAdapter implements ChatAdapter {
         images: slackImages(changed.files, this.policy),
       },
       questionId,
-      entry.conversationId,
+      conversationId,
     );
   }
 
   private async onDeleted(event: SlackMessageEvent): Promise<void> {
     if (!event.deleted_ts) return;
-    const id = slackMessageId(event.channel, event.deleted_ts);
-    const questionId = this.inHand.has(id) ? id : this.answerOf.get(id);
-    const entry = questionId === undefined ? undefined : this.inHand.get(questionId);
-    if (!entry || questionId === undefined || !this.handler) return;
-    await this.handler.handle({
-      type: 'message-deleted',
-      platform: 'slack',
-      conversationId: entry.conversationId,
-      messageId: questionId,
-    });
+    const turn = this.turns.turnOf(slackMessageId(event.channel, event.deleted_ts));
+    if (!turn || !this.handler) return;
+    await this.handler.handle({ type: 'message-deleted', platform: 'slack', ...turn });
   }
 
   /** `/glimpse <question>`: acknowledged at once; the question is posted and answered in its thread */
