@@ -5,6 +5,12 @@ export interface AppProcess {
   url: string;
   logs: Record<string, unknown>[];
   child: ChildProcess;
+  /** resolves with the first log line (already written or to come) matching `match` */
+  waitForLog(
+    match: (line: Record<string, unknown>) => boolean,
+    what: string,
+    timeoutMs?: number,
+  ): Promise<Record<string, unknown>>;
   /** SIGTERM, then the exit code (SIGKILL after `timeoutMs`) */
   stop(timeoutMs?: number): Promise<number | null>;
 }
@@ -82,6 +88,16 @@ export async function startAppProcess(options: {
     url,
     logs,
     child,
+    async waitForLog(match, what, timeoutMs = 30_000) {
+      const deadline = Date.now() + timeoutMs;
+      for (;;) {
+        const line = logs.find(match);
+        if (line) return line;
+        if (Date.now() > deadline)
+          throw new Error(`no log line: ${what}; logs:\n${JSON.stringify(logs.slice(-10))}`);
+        await new Promise((resolveWait) => setTimeout(resolveWait, 50));
+      }
+    },
     async stop(timeoutMs = 20_000) {
       if (child.exitCode !== null) return child.exitCode;
       child.kill('SIGTERM');

@@ -1,21 +1,15 @@
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
-import sharp from 'sharp';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type FakeDiscord, startFakeDiscord } from '../fakes/fake-discord/fake-discord.js';
 import type { Payload } from '../fakes/fake-discord/world.js';
 import { type AppProcess, startAppProcess } from './app-process.js';
+import { redCirclePng } from './red-circle.js';
 
 const repoRoot = resolve(import.meta.dirname, '../..');
 const modelDir = join(repoRoot, 'models/tiny-shapes');
 const normalize = (answer: string) => answer.trim().toLowerCase().replace(/\.$/, '');
-
-async function redCirclePng(): Promise<Uint8Array> {
-  const svg =
-    '<svg xmlns="http://www.w3.org/2000/svg" width="128" height="128"><rect width="128" height="128" fill="rgb(255,255,255)"/><circle cx="60" cy="66" r="17" fill="rgb(220,40,40)"/></svg>';
-  return new Uint8Array(await sharp(Buffer.from(svg)).png().toBuffer());
-}
 
 describe('bin/glimpse start with DISCORD_TOKEN, on the embedded model, against a fake Discord', {
   timeout: 120_000,
@@ -55,11 +49,7 @@ describe('bin/glimpse start with DISCORD_TOKEN, on the embedded model, against a
         DISCORD_API_URL: fake.apiUrl,
       },
     });
-    const deadline = Date.now() + 30_000;
-    while (!app.logs.some((line) => /^adapter discord: bot /.test(String(line.msg)))) {
-      if (Date.now() > deadline) throw new Error(`discord did not start: ${JSON.stringify(app.logs)}`);
-      await new Promise((r) => setTimeout(r, 50));
-    }
+    await app.waitForLog((line) => /^adapter discord: bot /.test(String(line.msg)), 'discord started');
   }, 90_000);
 
   afterAll(async () => {

@@ -2,10 +2,10 @@ import { existsSync, mkdirSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import type { BrowserContext, Page } from 'playwright-core';
-import sharp from 'sharp';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type AppProcess, startAppProcess } from './app-process.js';
 import { launchChromium } from './chromium-browser.js';
+import { redCirclePng } from './red-circle.js';
 
 /**
  * End to end: the real app (`bin/glimpse start`: real conversation manager, SQLite store in a
@@ -18,13 +18,6 @@ const modelDir = join(repoRoot, 'models/tiny-shapes');
 
 /** the scene spec's answer matching: lowercase, trimmed, one trailing period removed */
 const normalize = (answer: string) => answer.trim().toLowerCase().replace(/\.$/, '');
-
-/** One red circle on white, as the embedded model's training scenes draw it. */
-async function redCirclePng(): Promise<Buffer> {
-  const svg =
-    '<svg xmlns="http://www.w3.org/2000/svg" width="128" height="128"><rect width="128" height="128" fill="rgb(255,255,255)"/><circle cx="60" cy="66" r="17" fill="rgb(220,40,40)"/></svg>';
-  return sharp(Buffer.from(svg)).png().toBuffer();
-}
 
 interface Snapshot {
   state: string;

@@ -2,10 +2,10 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
-import sharp from 'sharp';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type FakeSlack, startFakeSlack } from '../fakes/fake-slack/fake-slack.js';
 import { type AppProcess, startAppProcess } from './app-process.js';
+import { redCirclePng } from './red-circle.js';
 
 const repoRoot = resolve(import.meta.dirname, '../..');
 const normalize = (answer: string) => answer.trim().toLowerCase().replace(/\.$/, '');
@@ -16,12 +16,6 @@ async function freePort(): Promise<number> {
   const { port } = server.address() as { port: number };
   await new Promise((done) => server.close(done));
   return port;
-}
-
-async function redCirclePng(): Promise<Uint8Array> {
-  const svg =
-    '<svg xmlns="http://www.w3.org/2000/svg" width="128" height="128"><rect width="128" height="128" fill="rgb(255,255,255)"/><circle cx="60" cy="66" r="17" fill="rgb(220,40,40)"/></svg>';
-  return new Uint8Array(await sharp(Buffer.from(svg)).png().toBuffer());
 }
 
 describe('bin/glimpse start in Slack HTTP mode, on the embedded model, against a fake Slack', {
@@ -49,11 +43,7 @@ describe('bin/glimpse start in Slack HTTP mode, on the embedded model, against a
         SLACK_PORT: String(port),
       },
     });
-    const deadline = Date.now() + 30_000;
-    while (!app.logs.some((line) => /^adapter slack: bot /.test(String(line.msg)))) {
-      if (Date.now() > deadline) throw new Error(`slack did not start: ${JSON.stringify(app.logs)}`);
-      await new Promise((r) => setTimeout(r, 50));
-    }
+    await app.waitForLog((line) => /^adapter slack: bot /.test(String(line.msg)), 'slack started');
   }, 90_000);
 
   afterAll(async () => {
@@ -74,11 +64,7 @@ describe('bin/glimpse start in Slack HTTP mode, on the embedded model, against a
       files: [fake.hostFile('red-circle.png', 'image/png', await redCirclePng())],
     });
     expect((await fake.postSigned(eventsUrl, envelope)).status).toBe(200);
-    const deadline = Date.now() + 60_000;
-    while (!app.logs.some((line) => line.msg === 'turn done')) {
-      if (Date.now() > deadline) throw new Error(`no answer: ${JSON.stringify(app.logs.slice(-5))}`);
-      await new Promise((r) => setTimeout(r, 50));
-    }
+    await app.waitForLog((line) => line.msg === 'turn done', 'the turn stored', 60_000);
     const answers = fake.thread('C0GENERAL', ts);
     expect(answers).toHaveLength(1);
     expect(normalize(answers[0]!.text)).toBe('red');

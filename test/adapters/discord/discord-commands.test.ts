@@ -1,7 +1,7 @@
 import { afterEach, describe, expect, it } from 'vitest';
 import { main } from '../../../src/cli.js';
 import { loadConfig } from '../../../src/config.js';
-import { until } from '../../conversation/helpers.js';
+import { gate, until } from '../../conversation/helpers.js';
 import { captureIo } from '../../fakes/captured-io.js';
 import { startFakeDiscord } from '../../fakes/fake-discord/fake-discord.js';
 import type { Payload } from '../../fakes/fake-discord/world.js';
@@ -112,10 +112,7 @@ describe('Discord adapter: application commands', () => {
   });
 
   it('shows the typing indicator while a turn waits, then its queue position once', async () => {
-    let release!: () => void;
-    const held = new Promise<void>((resolve) => {
-      release = resolve;
-    });
+    const { promise: held, open: release } = gate();
     bot = await startBot({ scripts: [{ deltas: ['first'], gate: held }] });
     const { fake } = bot;
     const mention = `<@${fake.bot.id}>`;

@@ -1,6 +1,6 @@
 import { afterEach, describe, expect, it } from 'vitest';
 import { createDiscordAdapter } from '../../../src/adapters/discord/discord-adapter.js';
-import { recordingLogger, until } from '../../conversation/helpers.js';
+import { gate, recordingLogger, until } from '../../conversation/helpers.js';
 import { startFakeDiscord } from '../../fakes/fake-discord/fake-discord.js';
 import type { Payload } from '../../fakes/fake-discord/world.js';
 import { ScriptedModel } from '../../fakes/scripted-model.js';
@@ -171,10 +171,7 @@ describe('Discord adapter: rendering, images, commands', () => {
   });
 
   it('/ask defers within 3 s while the model is slow, then edits the deferred reply with the answer', async () => {
-    let release!: () => void;
-    const held = new Promise<void>((resolve) => {
-      release = resolve;
-    });
+    const { promise: held, open: release } = gate();
     bot = await startBot({ scripts: [{ deltas: ['a red square'], gate: held }] });
     const { fake, model } = bot;
     const attachment = fake.hostAttachment({

@@ -1,5 +1,5 @@
 import { afterEach, describe, expect, it } from 'vitest';
-import { until } from '../../conversation/helpers.js';
+import { gate, until } from '../../conversation/helpers.js';
 import type { Payload } from '../../fakes/fake-discord/world.js';
 import { askedOf, type BotHarness, pngBytes, startBot } from './discord-harness.js';
 
@@ -157,10 +157,7 @@ describe('Discord adapter: triggers and conversations (real discord.js against a
   });
 
   it('deleting the question cancels its answer; editing it answers the new text', async () => {
-    let release!: () => void;
-    const held = new Promise<void>((resolve) => {
-      release = resolve;
-    });
+    const { promise: held, open: release } = gate();
     bot = await startBot({
       scripts: [
         { deltas: ['never ', 'shown'], gate: held },

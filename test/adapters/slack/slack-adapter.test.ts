@@ -2,7 +2,7 @@ import Keyv from 'keyv';
 import sharp from 'sharp';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { KeyvConversationStore } from '../../../src/conversation/keyv-conversation-store.js';
-import { recordingLogger, until } from '../../conversation/helpers.js';
+import { gate, recordingLogger, until } from '../../conversation/helpers.js';
 import { type FakeSlack, startFakeSlack } from '../../fakes/fake-slack/fake-slack.js';
 import { askedOf, type SlackBot, startSlackBot } from './slack-harness.js';
 
@@ -269,10 +269,7 @@ describe('Slack adapter: a real bolt App against a fake Slack', () => {
   });
 
   it('a deleted question stops its answer', async () => {
-    let release!: () => void;
-    const held = new Promise<void>((resolve) => {
-      release = resolve;
-    });
+    const { promise: held, open: release } = gate();
     const b = await bot({ scripts: [{ deltas: ['never'], gate: held }] });
     const event = mention('slow one');
     await fake.postSigned(b.eventsUrl, fake.envelope(event));
