@@ -1,4 +1,5 @@
 import type { ChatAuthor, ImagePart } from '../messages.js';
+import type { TurnTicket } from './turn-ticket.js';
 
 /** A reference to an image kept once in the store, content-addressed by sha256. */
 export interface ImageRef {
@@ -51,6 +52,12 @@ export interface ConversationStore {
    * (Redis `SET NX`, atomic; SQLite is one process's).
    */
   claimEvent(eventKey: string, ttlSeconds: number): Promise<boolean>;
+  /**
+   * A place in `conversationId`'s queue of turns, behind every ticket taken before, by any manager
+   * sharing this store (Redis: across replicas; SQLite: within the one process that owns the file).
+   * The turn holding it is the only one that reads and appends that conversation.
+   */
+  queueTurn(conversationId: string): Promise<TurnTicket>;
   /** where a platform message belongs, if it was linked and has not expired */
   findMessage(messageKey: string): Promise<MessageLink | undefined>;
   close(): Promise<void>;

@@ -8,7 +8,9 @@ import { GlimpseError } from '../errors.js';
 import type { Logger } from '../logger.js';
 import type { ImagePart } from '../messages.js';
 import type { ConversationStore, ConversationTurn, ImageRef, MessageLink } from './conversation-store.js';
+import { type RedisScripting, RedisTurnQueue } from './redis-turn-queue.js';
 import { SqliteKeyvStore } from './sqlite-keyv-store.js';
+import { LocalTurnQueue, type TurnTicket } from './turn-ticket.js';
 
 export interface KeyvConversationStoreOptions {
   /** how long a conversation and an image live after their last write (seconds) */
@@ -18,6 +20,8 @@ export interface KeyvConversationStoreOptions {
   logger: Logger;
   /** the clock, for TTL decisions (tests) */
   now?: () => number;
+  /** Redis: how long a turn ticket lives without its heartbeat (ms, default 15000) */
+  turnTicketTtlMs?: number;
 }
 
 export interface ConversationStoreConfig {
@@ -79,8 +83,9 @@ const messageLinkSchema = z.object({ conversationId: z.string(), anchor: z.strin
  *   to them. Turns hold `ImageRef`s only. Reuse (`putImage` again, or `getImage` for a request)
  *   refreshes the TTL once less than half of it is left.
  *
- * Appends to one conversation are serialized in this process; the manager also runs one turn at a
- * time per conversation, so a read-modify-write never races with itself here.
+ * Appends to one conversation are serialized in this process, and the manager runs a conversation's
+ * turns one at a time through `queueTurn` (across replicas on Redis), so a turn's read-modify-write
+ * never races with another turn's.
  */
 export class KeyvConversationStore implements ConversationStore {
   private readonly ttlMs: number;
@@ -88,6 +93,7 @@ export class KeyvConversationStore implements ConversationStore {
   private readonly logger: Logger;
   private readonly now: () => number;
   private readonly locks = new Map<string, Promise<unknown>>();
+  private readonly turnQueue: LocalTurnQueue | RedisTurnQueue;
   private closed = false;
   private sweepTimer: NodeJS.Timeout | undefined;
 
@@ -99,6 +105,15 @@ export class KeyvConversationStore implements ConversationStore {
     this.maxTurns = options.maxTurns ?? 200;
     this.logger = options.logger;
     this.now = options.now ?? (() => Date.now());
+    const store = this.keyv.store as unknown;
+    this.turnQueue =
+      store instanceof KeyvRedis
+        ? new RedisTurnQueue({
+            prefix: `${this.keyv.namespace ?? 'glimpse'}::`,
+            client: async () => (await store.getClient()) as unknown as RedisScripting,
+            ...(options.turnTicketTtlMs !== undefined ? { ticketTtlMs: options.turnTicketTtlMs } : {}),
+          })
+        : new LocalTurnQueue();
     this.keyv.throwOnErrors = true;
     // keyv also emits what it throws; without a listener an 'error' event would crash the process
     this.keyv.on('error', (error: unknown) => {
@@ -215,6 +230,11 @@ export class KeyvConversationStore implements ConversationStore {
     });
   }
 
+  async queueTurn(conversationId: string): Promise<TurnTicket> {
+    if (this.closed) throw new GlimpseError('glimpse_store_failed', 'store is closed (queue turn)');
+    return this.turnQueue.take(conversationId);
+  }
+
   async findMessage(key: string): Promise<MessageLink | undefined> {
     const value = await this.attempt('read message link', () => this.keyv.get(messageKey(key)));
     const parsed = messageLinkSchema.safeParse(value);
@@ -246,6 +266,7 @@ export class KeyvConversationStore implements ConversationStore {
     if (this.closed) return;
     this.closed = true;
     clearInterval(this.sweepTimer);
+    if (this.turnQueue instanceof RedisTurnQueue) await this.turnQueue.close();
     await Promise.allSettled([...this.locks.values()]);
     await this.keyv.disconnect();
   }
@@ -306,7 +327,7 @@ export class KeyvConversationStore implements ConversationStore {
 export async function createConversationStore(
   config: ConversationStoreConfig,
   logger: Logger,
-  options: { maxTurns?: number; now?: () => number } = {},
+  options: { maxTurns?: number; now?: () => number; turnTicketTtlMs?: number } = {},
 ): Promise<KeyvConversationStore> {
   const storeOptions = { historyTtlSeconds: config.historyTtlSeconds, logger, ...options };
   if (config.redisUrl) {
