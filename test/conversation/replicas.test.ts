@@ -8,9 +8,9 @@ import type { ChatEventHandler } from '../../src/conversation/chat-event.js';
 import { createConversationManager } from '../../src/conversation/conversation-manager.js';
 import type { ConversationStore } from '../../src/conversation/conversation-store.js';
 import { createConversationStore } from '../../src/conversation/keyv-conversation-store.js';
-import type { ModelRequest } from '../../src/pipeline/vision-chat-model.js';
+import { historyEchoModel } from '../fakes/history-echo-model.js';
 import { RecordingReplyChannel } from '../fakes/recording-reply-channel.js';
-import { ScriptedModel } from '../fakes/scripted-model.js';
+import type { ScriptedModel } from '../fakes/scripted-model.js';
 import { chatMessage, managerConfig, messageEvent, recordingLogger } from './helpers.js';
 import { conversationId } from './store-contract.js';
 
@@ -20,18 +20,7 @@ import { conversationId } from './store-contract.js';
  * earlier turn of its conversation (no turn lost to two read-modify-writes racing).
  */
 
-/** answers `saw N: <question>`, N being the questions in the history it was given, slowly */
-const historyEcho = () =>
-  new ScriptedModel([], {
-    fallback: (request: ModelRequest) => {
-      const questions = request.messages.filter((message) => message.role === 'user');
-      const last = questions.at(-1)?.content.find((part) => part.type === 'text');
-      return {
-        deltas: [`saw ${questions.length - 1}: `, last?.type === 'text' ? last.text : '?'],
-        delayMs: 3,
-      };
-    },
-  });
+const historyEcho = () => historyEchoModel({ delayMs: 3 });
 
 interface Replica {
   manager: ChatEventHandler & { idle(): Promise<void>; stop(): Promise<void> };

@@ -26,6 +26,7 @@ import type { ChatAuthor } from '../../messages.js';
 import type { ChatAdapter } from '../chat-adapter.js';
 import type { DownloadPolicy } from '../shared/attachment-downloader.js';
 import { ChannelWriteBudget } from '../shared/channel-write-budget.js';
+import { IndicatorThrottle } from '../shared/indicator-throttle.js';
 import { TurnsInHand } from '../shared/turns-in-hand.js';
 import { type DiscordPlace, discordAllows } from './discord-access.js';
 import { discordCommandNames } from './discord-commands.js';
@@ -65,6 +66,8 @@ export class DiscordAdapter implements ChatAdapter {
   private readonly client: Client;
   private readonly logger: Logger;
   private readonly budget: ChannelWriteBudget;
+  /** Discord shows typing for ~10 s: one indicator per channel per 9 s */
+  private readonly typing = new IndicatorThrottle({ intervalMs: 9000 });
   private readonly policy: DownloadPolicy;
   private handler: ChatEventHandler | undefined;
   /** questions whose turn is in hand, and the messages of their answers */
@@ -190,6 +193,7 @@ export class DiscordAdapter implements ChatAdapter {
   private replyContext(questionId: string) {
     return {
       budget: this.budget,
+      typing: this.typing,
       logger: this.logger,
       onPosted: (messageId: string) => {
         this.turns.posted(questionId, messageId);

@@ -2,6 +2,7 @@ import type { Message, MessageCreateOptions, RepliableInteraction, SendableChann
 import type { RenderedReply, ReplyChannel, ReplyPart } from '../../conversation/chat-event.js';
 import type { Logger } from '../../logger.js';
 import type { ChannelWriteBudget } from '../shared/channel-write-budget.js';
+import type { IndicatorThrottle } from '../shared/indicator-throttle.js';
 import { splitMessage } from '../shared/message-splitter.js';
 import { type RenderCapabilities, type ReplySurface, renderReply } from '../shared/reply-renderer.js';
 import { writeWithRetry } from '../shared/write-with-retry.js';
@@ -22,6 +23,8 @@ const quiet = { allowedMentions: { parse: [], repliedUser: false } } satisfies P
 
 export interface DiscordReplyContext {
   budget: ChannelWriteBudget;
+  /** one typing indicator per channel at a time, however many turns wait there */
+  typing: IndicatorThrottle;
   logger: Logger;
   /** told every message the answer is rendered into (deleting one cancels the turn) */
   onPosted: (messageId: string) => void;
@@ -103,7 +106,7 @@ export class DiscordMessageReply implements ReplyChannel {
 
   async waiting(position: number): Promise<void> {
     this.waits++;
-    await mapped(() => this.channel.sendTyping());
+    if (this.context.typing.claim(this.channelKey)) await mapped(() => this.channel.sendTyping());
     if (position > 0 && this.waits >= 2 && !this.toldPosition) {
       this.toldPosition = true;
       await this.notice(

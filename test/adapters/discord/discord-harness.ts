@@ -49,13 +49,17 @@ export async function startBot(
     fallback?: (request: ModelRequest) => Script;
     editIntervalMs?: number;
     concurrency?: number;
+    queueMax?: number;
+    model?: ScriptedModel;
     labeler?: ImageLabeler;
   } = {},
 ): Promise<BotHarness> {
   const fake = await startFakeDiscord(options.fake);
-  const model = new ScriptedModel(options.scripts ?? [], {
-    fallback: options.fallback ?? ((request) => ({ deltas: [`answer to ${askedOf(request)}`] })),
-  });
+  const model =
+    options.model ??
+    new ScriptedModel(options.scripts ?? [], {
+      fallback: options.fallback ?? ((request) => ({ deltas: [`answer to ${askedOf(request)}`] })),
+    });
   const { logger, lines } = recordingLogger();
   const store = new KeyvConversationStore(new Keyv(), { historyTtlSeconds: 3600, logger });
   const manager = createConversationManager({
@@ -63,7 +67,7 @@ export async function startBot(
     store,
     logger,
     config: {
-      ...managerConfig({ concurrency: options.concurrency ?? 1, queueMax: 64 }),
+      ...managerConfig({ concurrency: options.concurrency ?? 1, queueMax: options.queueMax ?? 64 }),
       captions: { labels: ['a red square', 'a blue circle'], perChannelPerMinute: 10 },
     },
     ...(options.labeler ? { labeler: options.labeler } : {}),

@@ -37,19 +37,24 @@ export async function startSlackBot(
     store?: KeyvConversationStore;
     scripts?: Script[];
     fallback?: (request: ModelRequest) => Script;
+    model?: ScriptedModel;
+    concurrency?: number;
+    queueMax?: number;
   } = {},
 ): Promise<SlackBot> {
   const { logger, lines } = recordingLogger();
-  const model = new ScriptedModel(options.scripts ?? [], {
-    fallback: options.fallback ?? ((request) => ({ deltas: ['answer ', `to ${askedOf(request)}`] })),
-  });
+  const model =
+    options.model ??
+    new ScriptedModel(options.scripts ?? [], {
+      fallback: options.fallback ?? ((request) => ({ deltas: ['answer ', `to ${askedOf(request)}`] })),
+    });
   const store = options.store ?? new KeyvConversationStore(new Keyv(), { historyTtlSeconds: 3600, logger });
   const manager = createConversationManager({
     model,
     store,
     logger,
     config: {
-      ...managerConfig({ concurrency: 2, queueMax: 64 }),
+      ...managerConfig({ concurrency: options.concurrency ?? 2, queueMax: options.queueMax ?? 64 }),
       captions: { labels: [], perChannelPerMinute: 10 },
     },
   });
