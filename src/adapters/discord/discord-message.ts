@@ -61,11 +61,27 @@ export function downloadPolicy(apiUrl: string, limits: ImageLimits): DownloadPol
 
 /** the text the model reads: the bot's mention removed, the images' alt text added */
 export function questionText(message: Message, botId: string, sources: readonly ImageSource[]): string {
-  const text = message.content.replace(new RegExp(`<@!?${botId}>`, 'g'), '').trim();
+  return questionTextOf(message.content, botId, sources);
+}
+
+/** `questionText` on a message's raw content */
+export function questionTextOf(content: string, botId: string, sources: readonly ImageSource[]): string {
+  const text = withoutAll(content, new RegExp(`<@!?${botId}>`, 'g')).trim();
   const alts = sources
     .filter((source) => source.description)
     .map((source) => `(The image "${source.name}" is described by its poster as: ${source.description})`);
   return [text, ...alts].filter((piece) => piece !== '').join('\n');
+}
+
+/** `text` with every match of `pattern` removed, also matches that removing others forms */
+function withoutAll(text: string, pattern: RegExp): string {
+  let previous: string;
+  let current = text;
+  do {
+    previous = current;
+    current = current.replace(pattern, '');
+  } while (current !== previous);
+  return current;
 }
 
 /** where a message sits, for the access rules */

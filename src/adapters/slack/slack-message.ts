@@ -61,7 +61,15 @@ export function slackImages(files: readonly SlackFile[] | undefined, policy: Dow
 
 /** the question without the bot's mention */
 export function slackQuestionText(text: string | undefined, botUserId: string): string {
-  return (text ?? '').replace(new RegExp(`<@${botUserId}(\\|[^>]*)?>`, 'g'), '').trim();
+  // a label never holds '<' (Slack escapes it), so a mention never swallows the next one
+  const mention = new RegExp(`<@${botUserId}(\\|[^<>]*)?>`, 'g');
+  let previous: string;
+  let current = text ?? '';
+  do {
+    previous = current;
+    current = current.replace(mention, '');
+  } while (current !== previous);
+  return current.trim();
 }
 
 /** one conversation per thread: a top-level message starts one, rooted at itself */
