@@ -8,6 +8,7 @@ import { benchUsage, parseBenchOptions } from './bench-options.js';
 import { formatReport } from './bench-report.js';
 import { SideProcess } from './side-process.js';
 import { runSideWorker, type SideName, sideNames } from './side-worker.js';
+import { runSoak } from './soak.js';
 
 /**
  * `npm run bench`: transformers.js and Glimpse on the same model directory, each in a child
@@ -15,6 +16,7 @@ import { runSideWorker, type SideName, sideNames } from './side-worker.js';
  * (ABBA) so both see the same load on a shared machine, then one table.
  */
 async function main(argv: string[]): Promise<number> {
+  if (argv[0] === 'soak') return runSoak(argv.slice(1));
   const workerAt = argv.indexOf('--worker');
   const worker = workerAt === -1 ? undefined : argv[workerAt + 1];
   const rest = workerAt === -1 ? argv : [...argv.slice(0, workerAt), ...argv.slice(workerAt + 2)];
