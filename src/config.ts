@@ -92,6 +92,8 @@ export const envSchema = z.object({
   GLIMPSE_DEVICE: z.enum(['cpu', 'cuda']).default('cpu'),
   GLIMPSE_THREADS: intString(0, 256).default(0),
   GLIMPSE_IMAGE_MODE: z.enum(['crop', 'pad']).default('crop'),
+  GLIMPSE_KV_CACHE_MB: intString(0, 1_048_576).default(256),
+  GLIMPSE_IMAGE_CACHE_MB: intString(0, 1_048_576).default(64),
   GLIMPSE_REMOTE_URL: urlString(['http:', 'https:']).optional(),
   GLIMPSE_REMOTE_API_KEY: nonEmpty.optional(),
   GLIMPSE_REMOTE_MODEL: nonEmpty.optional(),
@@ -180,6 +182,10 @@ export interface Config {
         device: 'cpu' | 'cuda';
         threads: number;
         imageMode: 'crop' | 'pad';
+        /** decoder state kept for reuse across turns, MiB; 0 = off */
+        kvCacheMb: number;
+        /** vision-encoder output kept per distinct image, MiB; 0 = off */
+        imageCacheMb: number;
       }
     | {
         provider: 'remote';
@@ -329,6 +335,8 @@ export function loadConfig(env: Record<string, string | undefined>): Config {
             device: e.GLIMPSE_DEVICE,
             threads: e.GLIMPSE_THREADS,
             imageMode: e.GLIMPSE_IMAGE_MODE,
+            kvCacheMb: e.GLIMPSE_KV_CACHE_MB,
+            imageCacheMb: e.GLIMPSE_IMAGE_CACHE_MB,
           },
     generation: {
       maxNewTokens: e.GLIMPSE_MAX_NEW_TOKENS,

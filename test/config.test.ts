@@ -19,12 +19,26 @@ describe('loadConfig', () => {
       dir: 'models/tiny-shapes',
       device: 'cpu',
       imageMode: 'crop',
+      kvCacheMb: 256,
+      imageCacheMb: 64,
     });
     expect(config.web).toEqual({ enabled: true, host: '127.0.0.1', port: 8080 });
     expect(config.store).toEqual({ sqlitePath: './data/glimpse.sqlite', historyTtlSeconds: 7 * 86400 });
     expect(config.scheduler.concurrency).toBe(1);
     expect(config.discord).toBeUndefined();
     expect(config.slack).toBeUndefined();
+  });
+
+  it('sizes the reuse caches in MiB (0 turns one off) and refuses what is not a size', () => {
+    expect(loadConfig({ GLIMPSE_KV_CACHE_MB: '0', GLIMPSE_IMAGE_CACHE_MB: '16' }).model).toMatchObject({
+      kvCacheMb: 0,
+      imageCacheMb: 16,
+    });
+    const error = issuesOf({ GLIMPSE_KV_CACHE_MB: 'lots', GLIMPSE_IMAGE_CACHE_MB: '-1' });
+    expect(error.issues.map((issue) => issue.variable).sort()).toEqual([
+      'GLIMPSE_IMAGE_CACHE_MB',
+      'GLIMPSE_KV_CACHE_MB',
+    ]);
   });
 
   it('reports every bad variable at once, naming each and what it expects', () => {

@@ -1,12 +1,20 @@
 import { createHash } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
 import { basename, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import sharp from 'sharp';
 import type { ImagePart } from '../messages.js';
 
+/** bench/images: the timed picture, the phone photo, and PIL's preprocessing of each. */
+export const benchImagesDir = fileURLToPath(new URL('../../bench/images/', import.meta.url));
+/** the timed picture: the SVG below rendered once at 672×504 by sharp, committed so PIL can read it */
+export const picturePath = join(benchImagesDir, 'picture-672x504.png');
+/** a photo-like 12-megapixel JPEG, as phones upload them */
+export const phonePhotoPath = join(benchImagesDir, 'phone-4032x3024.jpg');
+
 /**
  * The benchmark's fixed picture: a red circle and a blue square on cream, 672×504, so both sides
- * downscale it (sharp's cubic kernel matches PIL's bicubic when shrinking; see design.md).
+ * downscale it.
  */
 const picture = (
   width: number,
@@ -55,11 +63,12 @@ export async function paritySizeOf(dir: string): Promise<[number, number]> {
 
 /**
  * The image both sides get, as Glimpse's ImagePart: a file, or the built-in picture at `size`
- * (default 672×504).
+ * (default 672×504: the committed picture-672x504.png).
  */
 export async function benchImage(path?: string, size: [number, number] = [672, 504]): Promise<ImagePart> {
-  const bytes = path
-    ? new Uint8Array(await readFile(path))
+  const file = path ?? (size[0] === 672 && size[1] === 504 ? picturePath : undefined);
+  const bytes = file
+    ? new Uint8Array(await readFile(file))
     : new Uint8Array(
         await sharp(Buffer.from(picture(...size)))
           .png()
@@ -73,6 +82,6 @@ export async function benchImage(path?: string, size: [number, number] = [672, 5
     width: metadata.width ?? 0,
     height: metadata.height ?? 0,
     sha256: createHash('sha256').update(bytes).digest('hex'),
-    name: path ? basename(path) : 'bench.png',
+    name: file ? basename(file) : 'bench.png',
   };
 }

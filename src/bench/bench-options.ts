@@ -17,6 +17,12 @@ export interface BenchOptions {
   threads: number;
   /** print the raw results as JSON after the table */
   json: boolean;
+  /** turns per run: the timed first turn, then follow-ups; the last one's time to first token is reported */
+  turns: number;
+  /** new tokens per follow-up turn */
+  historyTokens: number;
+  /** timed preprocessings per bench image, after the runs */
+  preprocessRuns: number;
 }
 
 export const defaultBenchOptions: BenchOptions = {
@@ -28,6 +34,9 @@ export const defaultBenchOptions: BenchOptions = {
   precision: 'fp32',
   threads: 0,
   json: false,
+  turns: 4,
+  historyTokens: 8,
+  preprocessRuns: 5,
 };
 
 const precisions = ['fp32', 'fp16', 'q8', 'quantized', 'int8', 'uint8', 'q4', 'q4f16', 'bnb4'];
@@ -45,6 +54,12 @@ in its own process, and prints them side by side.
   --image <file>         an image file (default: a built-in 672×504 PNG of a circle and a square)
   --precision <p>        ONNX files to load on both sides: ${precisions.join(', ')} (default fp32)
   --threads <n>          onnxruntime intra-op threads for both sides (default 0: its default)
+  --turns <n>            turns per run: the first, then follow-ups with the side's own answers
+                         in the history; the last turn's time to first token is reported
+                         (default ${defaultBenchOptions.turns}; 1 = first turns only)
+  --history-tokens <n>   new tokens per follow-up turn (default ${defaultBenchOptions.historyTokens})
+  --preprocess-runs <n>  timed preprocessings of the picture and of a 4032×3024 phone photo
+                         (default ${defaultBenchOptions.preprocessRuns}; 0 = skip)
   --json                 also print the raw results as JSON
   --help                 this text`;
 
@@ -72,6 +87,9 @@ export function parseBenchOptions(argv: readonly string[]): BenchOptions | undef
     threads: { type: 'string' },
     precision: { type: 'string' },
     json: { type: 'boolean' },
+    turns: { type: 'string' },
+    'history-tokens': { type: 'string' },
+    'preprocess-runs': { type: 'string' },
     help: { type: 'boolean' },
   } as const;
   try {
@@ -101,6 +119,9 @@ export function parseBenchOptions(argv: readonly string[]): BenchOptions | undef
     precision,
     threads: count('threads', values.threads, d.threads, 0),
     json: values.json ?? false,
+    turns: count('turns', values.turns, d.turns, 1),
+    historyTokens: count('history-tokens', values['history-tokens'], d.historyTokens, 1),
+    preprocessRuns: count('preprocess-runs', values['preprocess-runs'], d.preprocessRuns, 0),
     ...(values.image ? { image: values.image } : {}),
   };
 }

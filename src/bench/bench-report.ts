@@ -1,5 +1,6 @@
-import type { SideResult } from './bench-result.js';
+import type { PreprocessResult, SideResult } from './bench-result.js';
 import { type Summary, summarize } from './bench-stats.js';
+import type { DecodeBound } from './decode-bound.js';
 
 export interface BenchReport {
   model: string;
@@ -12,7 +13,16 @@ export interface BenchReport {
   machine: string;
   peer: SideResult;
   glimpse: SideResult;
+  decodeBound?: DecodeBound;
 }
+
+/** Issue #18's targets, as the bench checks them (never as wall-clock assertions in tests). */
+export const targets = {
+  laterTurnOverFirst: 0.2,
+  decodeOverPeer: 1.2,
+  firstTurnOverPeer: 1.0,
+  phonePhotoMs: 250,
+};
 
 export interface TokenIds {
   promptIds: readonly number[];
@@ -95,8 +105,20 @@ export function formatReport(report: BenchReport): string {
     glimpse: summarize(glimpse.samples.map(pick), higherIsBetter),
     digits,
   });
+  const laterTurn = glimpse.samples.find((sample) => sample.laterTurn)?.laterTurn?.turn;
   const rows = [
     metric('time to first token', 'ms', (s) => s.timeToFirstTokenMs, false, 1),
+    ...(laterTurn
+      ? [
+          metric(
+            `time to first token, turn ${laterTurn}`,
+            'ms',
+            (s) => s.laterTurn?.timeToFirstTokenMs ?? Number.NaN,
+            false,
+            1,
+          ),
+        ]
+      : []),
     metric('decode', 'tok/s', (s) => s.decodeTokensPerSecond, true, 1),
     metric('end-to-end', 'ms', (s) => s.endToEndMs, false, 1),
   ];
@@ -145,6 +167,51 @@ export function formatReport(report: BenchReport): string {
     return `${result.label} time to first token, median by stage: preprocess ${median((s) => s.preprocessMs)} ms, vision ${median((s) => s.visionMs)} ms, prefill ${median((s) => s.prefillMs)} ms`;
   };
   const stages = [stagesOf(peer), stagesOf(glimpse)].filter((line): line is string => line !== undefined);
+  const median = (result: SideResult, pick: (sample: SideResult['samples'][number]) => number) =>
+    summarize(result.samples.map(pick)).median;
+  const ttft = (result: SideResult) => median(result, (s) => s.timeToFirstTokenMs);
+  const laterTtft = (result: SideResult) =>
+    median(result, (s) => s.laterTurn?.timeToFirstTokenMs ?? Number.NaN);
+  const laterTokens = (result: SideResult) => result.samples.at(-1)?.laterTurn?.promptTokens ?? 0;
+  const reuse = laterTurn
+    ? [
+        `turn ${laterTurn} ÷ turn 1, time to first token (medians): ${peer.label} ${fixed(laterTtft(peer) / ttft(peer), 2)} (${laterTokens(peer)} prompt tokens, everything again), ` +
+          `${glimpse.label} ${fixed(laterTtft(glimpse) / ttft(glimpse), 2)} (${laterTokens(glimpse)} prompt tokens; image features and the KV prefix reused)`,
+      ]
+    : [];
+  const preprocessing = formatPreprocessing(peer, glimpse);
+  const bound = report.decodeBound;
+  const decodeMedian = (result: SideResult) => median(result, (s) => s.decodeTokensPerSecond);
+  const boundLines = bound
+    ? [
+        `decode bound of this machine: ${fixed(bound.weightBytes / 1e6, 1)} MB of decoder weights per token ÷ ${fixed(bound.bandwidthBytesPerSecond / 1e9, 1)} GB/s ` +
+          `(memcpy of 256 MiB, read + write) = ${fixed(bound.tokensPerSecond, 1)} tok/s (the KV cache adds ${fixed(bound.kvBytes / 1e6, 1)} MB per token at this context); ` +
+          `reached: ${glimpse.label} ${fixed((100 * decodeMedian(glimpse)) / bound.tokensPerSecond, 0)}%, ${peer.label} ${fixed((100 * decodeMedian(peer)) / bound.tokensPerSecond, 0)}%`,
+      ]
+    : [];
+  const phone = glimpse.preprocess.find((result) => result.image.startsWith('phone-'));
+  const exact = glimpse.preprocess.filter((result) => result.maxAbsError !== undefined);
+  const verdict = (ok: boolean) => (ok ? 'met' : 'MISSED');
+  const targetLines = [
+    'targets (issue #18):',
+    ...(laterTurn
+      ? [
+          `  turn ${laterTurn} time to first token ≤ ${targets.laterTurnOverFirst} × turn 1 (Glimpse): ${fixed(laterTtft(glimpse) / ttft(glimpse), 2)} — ${verdict(laterTtft(glimpse) / ttft(glimpse) <= targets.laterTurnOverFirst)}`,
+        ]
+      : []),
+    `  decode ≥ ${targets.decodeOverPeer} × peer: ${fixed(decodeMedian(glimpse) / decodeMedian(peer), 2)} — ${verdict(decodeMedian(glimpse) / decodeMedian(peer) >= targets.decodeOverPeer)}`,
+    `  first-turn time to first token ≤ ${targets.firstTurnOverPeer} × peer: ${fixed(ttft(glimpse) / ttft(peer), 2)} — ${verdict(ttft(glimpse) / ttft(peer) <= targets.firstTurnOverPeer)}`,
+    ...(exact.length > 0
+      ? [
+          `  preprocessing pixel-exact against PIL: max |Δ| ${Math.max(...exact.map((r) => r.maxAbsError!))} on ${exact.length} image${exact.length === 1 ? '' : 's'} — ${verdict(exact.every((r) => r.maxAbsError === 0))}`,
+        ]
+      : []),
+    ...(phone
+      ? [
+          `  4032×3024 JPEG preprocessed ≤ ${targets.phonePhotoMs} ms (median): ${fixed(summarize(phone.ms).median, 0)} ms — ${verdict(summarize(phone.ms).median <= targets.phonePhotoMs)}`,
+        ]
+      : []),
+  ];
   const parity = compareTokenIds(peer.parity, glimpse.parity);
   const timed = compareTokenIds(peer, glimpse);
   const runs = glimpse.samples.length;
@@ -159,6 +226,11 @@ export function formatReport(report: BenchReport): string {
     line(headers),
     ...table.map(line),
     ...stages,
+    ...reuse,
+    ...boundLines,
+    ...(preprocessing.length > 0 ? ['', ...preprocessing] : []),
+    '',
+    ...targetLines,
     '',
     `token ids identical: ${parity.identical ? 'yes' : 'no'} (${glimpse.parity.image} picture, which neither side resizes: ${parity.detail})`,
     `timed image, same ids: ${timed.identical ? 'yes' : 'no'} (${timed.detail})${
@@ -169,4 +241,30 @@ export function formatReport(report: BenchReport): string {
     `peer says:    ${JSON.stringify(peer.text)}`,
     `Glimpse says: ${JSON.stringify(glimpse.text)}`,
   ].join('\n');
+}
+
+/** One line per image: each side's median preprocessing time and its error against PIL. */
+function formatPreprocessing(peer: SideResult, glimpse: SideResult): string[] {
+  if (glimpse.preprocess.length === 0) return [];
+  const cell = (result: PreprocessResult | undefined) => {
+    if (!result || result.ms.length === 0) return '—';
+    const time = `${fixed(summarize(result.ms).median, 1)} ms`;
+    if (result.maxAbsError === undefined) return `${time}, no PIL reference`;
+    return `${time}, |Δ| vs PIL mean ${fixed(result.meanAbsError!, 3)} max ${fixed(result.maxAbsError, 1)}${result.maxAbsError === 0 ? ' (exact)' : ''}`;
+  };
+  const rows = glimpse.preprocess.map((result) => [
+    result.image,
+    cell(peer.preprocess.find((other) => other.image === result.image)),
+    cell(result),
+  ]);
+  const headers = ['preprocessing, bytes → pixel values (median)', peer.label, glimpse.label];
+  const widths = headers.map((header, column) =>
+    Math.max(header.length, ...rows.map((cells) => (cells[column] ?? '').length)),
+  );
+  const line = (cells: string[]) =>
+    cells
+      .map((text, column) => text.padEnd(widths[column] ?? 0))
+      .join('  ')
+      .trimEnd();
+  return [line(headers), ...rows.map(line)];
 }

@@ -6,6 +6,7 @@ import { GlimpseError, isGlimpseError } from '../errors.js';
 import { benchImage } from './bench-image.js';
 import { benchUsage, parseBenchOptions } from './bench-options.js';
 import { formatReport } from './bench-report.js';
+import { decodeBound, measureBandwidth } from './decode-bound.js';
 import { SideProcess } from './side-process.js';
 import { runSideWorker, type SideName, sideNames } from './side-worker.js';
 import { runSoak } from './soak.js';
@@ -40,6 +41,8 @@ async function main(argv: string[]): Promise<number> {
   process.stderr.write(
     `bench: ${options.model}, ${options.warmup} warm-up + ${options.runs} runs per side, interleaved\n`,
   );
+  // the machine's memory bandwidth, measured before either side runs
+  const bandwidth = measureBandwidth();
   const script = fileURLToPath(import.meta.url);
   const started: SideProcess[] = [];
   try {
@@ -63,6 +66,13 @@ async function main(argv: string[]): Promise<number> {
     const glimpseResult = await glimpse.finish();
     const image = await benchImage(options.image);
     const cpu = cpus()[0]?.model.trim() ?? 'unknown CPU';
+    const generated = glimpseResult.generatedIds.length;
+    const bound = await decodeBound(
+      options.model,
+      options.precision,
+      glimpseResult.promptIds.length + generated / 2,
+      bandwidth,
+    );
     const report = {
       model: options.precision === 'fp32' ? options.model : `${options.model} (${options.precision})`,
       image: `${image.width}×${image.height} ${image.mediaType.replace('image/', '').toUpperCase()}`,
@@ -72,6 +82,7 @@ async function main(argv: string[]): Promise<number> {
       machine: `${availableParallelism()} CPUs (${cpu}), onnxruntime-node CPU on both sides`,
       peer: peerResult,
       glimpse: glimpseResult,
+      decodeBound: bound,
     };
     process.stdout.write(`${formatReport(report)}\n`);
     if (options.json) process.stdout.write(`${JSON.stringify(report, null, 2)}\n`);

@@ -95,6 +95,7 @@ export class SideProcess {
         generatedIds: finished.parity.generatedIds,
       },
       peakRssBytes: finished.peakRssBytes,
+      preprocess: finished.preprocess,
     };
   }
 

@@ -1,8 +1,20 @@
-import { benchImage, paritySizeOf } from './bench-image.js';
+import { benchImage, paritySizeOf, phonePhotoPath, picturePath } from './bench-image.js';
 import type { BenchOptions } from './bench-options.js';
-import type { BenchSide, SideRun } from './bench-result.js';
+import { imageSpecOf, measurePreprocessing } from './bench-preprocess.js';
+import type { BenchSide, FollowUps, PreprocessResult, SideRun } from './bench-result.js';
 import { loadGlimpseSide } from './glimpse-side.js';
 import { loadTransformersPeer } from './transformers-peer.js';
+
+/** the questions after the first, in order (the fourth turn is the third of these) */
+export const followUpQuestions = [
+  'And the square?',
+  'Where is the circle?',
+  'Describe the picture again.',
+  'Which shape is bigger?',
+  'Anything else?',
+  'Thanks. One more look?',
+  'Summarise.',
+];
 
 export const sideNames = ['transformers.js', 'glimpse'] as const;
 export type SideName = (typeof sideNames)[number];
@@ -13,7 +25,13 @@ export type ParentMessage = { type: 'run' } | { type: 'finish' };
 export type WorkerMessage =
   | { type: 'ready'; label: string; loadMs: number }
   | { type: 'ran'; run: SideRun }
-  | { type: 'finished'; parity: SideRun; parityImage: string; peakRssBytes: number }
+  | {
+      type: 'finished';
+      parity: SideRun;
+      parityImage: string;
+      peakRssBytes: number;
+      preprocess: PreprocessResult[];
+    }
   | { type: 'failed'; message: string };
 
 /**
@@ -31,6 +49,13 @@ export async function runSideWorker(side: SideName, options: BenchOptions): Prom
       process.send(message, (error: Error | null) => (error ? reject(error) : resolve()));
     });
   const image = await benchImage(options.image);
+  const followUps: FollowUps = {
+    questions: Array.from(
+      { length: options.turns - 1 },
+      (_, index) => followUpQuestions[index % followUpQuestions.length]!,
+    ),
+    maxNewTokens: options.historyTokens,
+  };
   const loadStart = performance.now();
   const bench: BenchSide =
     side === 'glimpse'
@@ -43,7 +68,10 @@ export async function runSideWorker(side: SideName, options: BenchOptions): Prom
       queue = queue
         .then(async () => {
           if (message.type === 'run') {
-            await send({ type: 'ran', run: await bench.run(image, options.question, options.maxNewTokens) });
+            await send({
+              type: 'ran',
+              run: await bench.run(image, options.question, options.maxNewTokens, followUps),
+            });
           } else {
             const size = await paritySizeOf(options.model);
             const parity = await bench.run(
@@ -51,10 +79,20 @@ export async function runSideWorker(side: SideName, options: BenchOptions): Prom
               options.question,
               options.maxNewTokens,
             );
+            const spec = await imageSpecOf(options.model);
+            const images = [
+              { path: options.image ?? picturePath, image },
+              { path: phonePhotoPath, image: await benchImage(phonePhotoPath) },
+            ];
+            const preprocess =
+              options.preprocessRuns > 0
+                ? await measurePreprocessing(bench, images, spec, options.preprocessRuns)
+                : [];
             await bench.dispose();
             await send({
               type: 'finished',
               parity,
+              preprocess,
               parityImage: `${size[0]}×${size[1]}`,
               peakRssBytes: process.resourceUsage().maxRSS * 1024,
             });

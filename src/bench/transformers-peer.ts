@@ -1,7 +1,8 @@
 import { readFile } from 'node:fs/promises';
 import { resolve } from 'node:path';
 import { GlimpseError } from '../errors.js';
-import type { BenchSide } from './bench-result.js';
+import type { ImagePart } from '../messages.js';
+import type { BenchSide, RunSample } from './bench-result.js';
 
 /**
  * The peer: transformers.js's `LlavaForConditionalGeneration.generate` on the same model
@@ -122,55 +123,98 @@ export async function loadTransformersPeer(
     override end(): void {}
   }
 
+  type Message = { role: 'user' | 'assistant'; content: Record<string, unknown>[] };
+  /** one greedy generation for `messages` (the image in the first user turn), timed */
+  const generate = async (
+    pixel_values: Tensor,
+    messages: Message[],
+    maxNewTokens: number,
+    started: number,
+  ) => {
+    const [height, width] = pixel_values.dims.slice(-2) as [number, number];
+    const text = tokenizer.apply_chat_template(messages, {
+      tokenize: false,
+      add_generation_prompt: true,
+    }) as string;
+    // HF tokenizes the rendered template with special tokens on (BOS from the post-processor)
+    const encoded = tokenizer(text, { add_special_tokens: true });
+    const promptIds = expandImageTokens(
+      Array.from(encoded.input_ids.data as BigInt64Array, Number),
+      rule.imageTokenId,
+      hfImageTokenCount(rule, height, width),
+    );
+    const inputIds = new Tensor('int64', BigInt64Array.from(promptIds, BigInt), [1, promptIds.length]);
+    const attentionMask = new Tensor('int64', new BigInt64Array(promptIds.length).fill(1n), [
+      1,
+      promptIds.length,
+    ]);
+    const streamer = new TimingStreamer();
+    const output = (await model.generate({
+      input_ids: inputIds,
+      attention_mask: attentionMask,
+      pixel_values,
+      max_new_tokens: maxNewTokens,
+      do_sample: false,
+      streamer,
+    })) as Tensor;
+    const finished = performance.now();
+    const generatedIds = Array.from(output.data as BigInt64Array, Number).slice(promptIds.length);
+    const first = streamer.times[0] ?? finished;
+    const last = streamer.times.at(-1) ?? finished;
+    const decodeSeconds = (last - first) / 1000;
+    return {
+      promptIds,
+      generatedIds,
+      timeToFirstTokenMs: first - started,
+      decodeTokensPerSecond:
+        generatedIds.length > 1 && decodeSeconds > 0 ? (generatedIds.length - 1) / decodeSeconds : 0,
+      endToEndMs: finished - started,
+      text: tokenizer.decode(generatedIds, { skip_special_tokens: true }),
+    };
+  };
+  const pixelValuesOf = async (image: ImagePart) => {
+    const raw = await RawImage.fromBlob(new Blob([new Uint8Array(image.bytes)], { type: image.mediaType }));
+    return (await processor.image_processor(raw)).pixel_values;
+  };
+
   return {
     label: `transformers.js ${env.version}`,
-    async run(image, question, maxNewTokens) {
+    async run(image, question, maxNewTokens, followUps) {
       const started = performance.now();
-      const raw = await RawImage.fromBlob(new Blob([new Uint8Array(image.bytes)], { type: image.mediaType }));
-      const { pixel_values } = await processor.image_processor(raw);
-      const [height, width] = pixel_values.dims.slice(-2) as [number, number];
-      const text = tokenizer.apply_chat_template(
-        [{ role: 'user', content: [{ type: 'image' }, { type: 'text', text: question }] }],
-        { tokenize: false, add_generation_prompt: true },
-      ) as string;
-      // HF tokenizes the rendered template with special tokens on (BOS from the post-processor)
-      const encoded = tokenizer(text, { add_special_tokens: true });
-      const promptIds = expandImageTokens(
-        Array.from(encoded.input_ids.data as BigInt64Array, Number),
-        rule.imageTokenId,
-        hfImageTokenCount(rule, height, width),
-      );
-      const inputIds = new Tensor('int64', BigInt64Array.from(promptIds, BigInt), [1, promptIds.length]);
-      const attentionMask = new Tensor('int64', new BigInt64Array(promptIds.length).fill(1n), [
-        1,
-        promptIds.length,
-      ]);
-      const streamer = new TimingStreamer();
-      const output = (await model.generate({
-        input_ids: inputIds,
-        attention_mask: attentionMask,
-        pixel_values,
-        max_new_tokens: maxNewTokens,
-        do_sample: false,
-        streamer,
-      })) as Tensor;
-      const finished = performance.now();
-      const generatedIds = Array.from(output.data as BigInt64Array, Number).slice(promptIds.length);
-      const first = streamer.times[0] ?? finished;
-      const last = streamer.times.at(-1) ?? finished;
-      const decodeSeconds = (last - first) / 1000;
-      return {
-        sample: {
-          timeToFirstTokenMs: first - started,
-          decodeTokensPerSecond:
-            generatedIds.length > 1 && decodeSeconds > 0 ? (generatedIds.length - 1) / decodeSeconds : 0,
-          endToEndMs: finished - started,
-          generatedTokens: generatedIds.length,
-        },
-        promptIds,
-        generatedIds,
-        text: tokenizer.decode(generatedIds, { skip_special_tokens: true }),
+      const pixel_values = await pixelValuesOf(image);
+      const messages: Message[] = [
+        { role: 'user', content: [{ type: 'image' }, { type: 'text', text: question }] },
+      ];
+      const first = await generate(pixel_values, messages, maxNewTokens, started);
+      const sample: RunSample = {
+        timeToFirstTokenMs: first.timeToFirstTokenMs,
+        decodeTokensPerSecond: first.decodeTokensPerSecond,
+        endToEndMs: first.endToEndMs,
+        generatedTokens: first.generatedIds.length,
       };
+      let answer = first.text;
+      for (const [index, followUp] of (followUps?.questions ?? []).entries()) {
+        messages.push({ role: 'assistant', content: [{ type: 'text', text: answer }] });
+        messages.push({ role: 'user', content: [{ type: 'text', text: followUp }] });
+        // no reuse: the image is processed again and the whole history prefilled, as every turn does
+        const turnStarted = performance.now();
+        const later = await generate(
+          await pixelValuesOf(image),
+          messages,
+          followUps!.maxNewTokens,
+          turnStarted,
+        );
+        answer = later.text;
+        sample.laterTurn = {
+          turn: index + 2,
+          timeToFirstTokenMs: later.timeToFirstTokenMs,
+          promptTokens: later.promptIds.length,
+        };
+      }
+      return { sample, promptIds: first.promptIds, generatedIds: first.generatedIds, text: first.text };
+    },
+    async preprocess(image) {
+      return (await pixelValuesOf(image)).data as Float32Array;
     },
     async dispose() {
       await model.dispose();

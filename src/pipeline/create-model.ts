@@ -32,6 +32,8 @@ export async function createModel(config: Config, logger: Logger): Promise<Visio
     threads: config.model.threads,
     imageMode: config.model.imageMode,
     maxImages: config.images.maxPerRequest,
+    kvCacheBytes: config.model.kvCacheMb * 1024 * 1024,
+    imageCacheBytes: config.model.imageCacheMb * 1024 * 1024,
     generation: {
       maxNewTokens: config.generation.maxNewTokens,
       temperature: config.generation.temperature,
@@ -46,6 +48,8 @@ export async function createModel(config: Config, logger: Logger): Promise<Visio
       device: config.model.device,
       precision: config.model.precision,
       imageTokens: model.info.imageTokens,
+      kvCacheMb: config.model.kvCacheMb,
+      imageCacheMb: config.model.imageCacheMb,
       loadMs: Math.round(performance.now() - started),
     },
     'model loaded',

@@ -1,7 +1,7 @@
 import sharp from 'sharp';
 import { GlimpseError } from '../errors.js';
 import type { ImageProcessorSpec } from './model-spec.js';
-import { pilBicubicResize } from './pil-bicubic-resize.js';
+import { pilBicubicResize, type ResizeWindow } from './pil-bicubic-resize.js';
 
 /** `crop`: CLIP's shortest-edge resize + centre crop. `pad`: LLaVA-1.5's expand-to-square first. */
 export type ImageMode = 'crop' | 'pad';
@@ -64,22 +64,22 @@ export async function expandToSquare(image: RgbImage, mean: readonly number[]): 
 }
 
 /**
- * A true bicubic resize, as HF's PIL BICUBIC. Downscales use sharp's `cubic` kernel (Catmull-Rom,
- * widened by the scale like PIL's, so thin lines are low-passed instead of aliased as an affine
- * transform would); it matches PIL to a fraction of a level there. Enlargements, where sharp and
- * PIL differ by several levels, use an exact port of PIL's resampler.
+ * PIL's BICUBIC resize (HF's default `resample=3`), bit for bit, in both directions: an exact
+ * port of Pillow's resampler (`pil-bicubic-resize.ts`). sharp's `cubic` kernel is close on a
+ * downscale but up to 8 levels off on photo-like scenes, enough to change a LLaVA's greedy answer
+ * (design.md); `window` computes only part of the result (a centre crop's).
  */
-export async function resizeBicubic(image: RgbImage, width: number, height: number): Promise<RgbImage> {
-  if (image.width === width && image.height === height) return image;
-  if (width > image.width || height > image.height) {
-    const data = pilBicubicResize(image.data, image.width, image.height, width, height);
-    return { data: Buffer.from(data.buffer, data.byteOffset, data.byteLength), width, height };
-  }
-  const data = await sharp(image.data, { raw: { width: image.width, height: image.height, channels: 3 } })
-    .resize(width, height, { kernel: 'cubic', fit: 'fill' })
-    .raw()
-    .toBuffer();
-  return { data, width, height };
+export function resizeBicubic(
+  image: RgbImage,
+  width: number,
+  height: number,
+  window?: ResizeWindow,
+): RgbImage {
+  const full = !window || (window.width === width && window.height === height);
+  if (image.width === width && image.height === height && full) return image;
+  const data = pilBicubicResize(image.data, image.width, image.height, width, height, window);
+  const out = Buffer.from(data.buffer, data.byteOffset, data.byteLength);
+  return window ? { data: out, width: window.width, height: window.height } : { data: out, width, height };
 }
 
 /** HF's `get_resize_output_image_size(default_to_square=False)`: the short side becomes `edge`. */
@@ -158,11 +158,25 @@ export async function preprocessToRgb(
         },
       );
     }
-    image = await resizeBicubic(image, target.width, target.height);
+    const crop = spec.doCenterCrop ? spec.cropSize : undefined;
+    if (crop && crop.width <= target.width && crop.height <= target.height) {
+      // resize and centre crop in one: only the kept pixels are computed (the same bits)
+      const window = {
+        left: Math.trunc((target.width - crop.width) / 2),
+        top: Math.trunc((target.height - crop.height) / 2),
+        width: crop.width,
+        height: crop.height,
+      };
+      image = resizeBicubic(image, target.width, target.height, window);
+    } else {
+      image = resizeBicubic(image, target.width, target.height);
+      if (crop) image = centerCrop(image, crop.width, crop.height);
+    }
+  } else if (spec.doCenterCrop) {
+    image = centerCrop(image, spec.cropSize.width, spec.cropSize.height);
   }
-  if (spec.doCenterCrop) image = centerCrop(image, spec.cropSize.width, spec.cropSize.height);
   if (image.width !== spec.outputSize.width || image.height !== spec.outputSize.height) {
-    image = await resizeBicubic(image, spec.outputSize.width, spec.outputSize.height);
+    image = resizeBicubic(image, spec.outputSize.width, spec.outputSize.height);
   }
   return image;
 }

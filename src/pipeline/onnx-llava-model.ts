@@ -1,9 +1,12 @@
+import { createHash } from 'node:crypto';
 import { Tensor } from 'onnxruntime-node';
 import { GlimpseError, toGlimpseError } from '../errors.js';
 import { float32Data, floatTensor, inputFloatType } from './float16.js';
+import { ImageFeatureCache, imageFeatureKey } from './image-feature-cache.js';
 import { type ImageMode, preprocessImage } from './image-preprocess.js';
 import { IncrementalDetokenizer } from './incremental-detokenizer.js';
 import { KvCacheDecoder } from './kv-cache-decoder.js';
+import { KvPrefixCache, type PromptKey, truncateSnapshot } from './kv-prefix-cache.js';
 import { type BuiltPrompt, LlavaPrompt } from './llava-prompt.js';
 import { readModelDirectory } from './model-directory.js';
 import { type ModelSpec, modelSpecOf } from './model-spec.js';
@@ -32,6 +35,34 @@ export interface OnnxLlavaOptions {
   maxImages?: number;
   /** defaults for what a request leaves out */
   generation?: GenerationOptions;
+  /** bytes of decoder state kept for reuse across turns (GLIMPSE_KV_CACHE_MB); 0 = off */
+  kvCacheBytes?: number;
+  /** bytes of vision-encoder output kept per distinct image (GLIMPSE_IMAGE_CACHE_MB); 0 = off */
+  imageCacheBytes?: number;
+}
+
+export const defaultKvCacheBytes = 256 * 1024 * 1024;
+export const defaultImageCacheBytes = 64 * 1024 * 1024;
+
+/** Counters of one cache; `bytes` never exceeds `maxBytes`. */
+export interface CacheCounters {
+  bytes: number;
+  maxBytes: number;
+  entries: number;
+  hits: number;
+  misses: number;
+  evictions: number;
+}
+
+export interface CacheStats {
+  images: CacheCounters;
+  kv: CacheCounters & { reusedTokens: number };
+}
+
+/** A request's images as the generation loop asks for them: a key each, features on demand. */
+interface PreparedImages {
+  keys: readonly string[];
+  features(index: number, timings: { preprocessMs: number; visionMs: number }): Promise<Float32Array>;
 }
 
 /** The tensors of one request, as HF's LlavaProcessor would build them (for parity tests and tools). */
@@ -40,6 +71,8 @@ export interface LlavaInputs {
   /** `[images, 3, H, W]`, CHW float32 per image */
   pixelValues: Float32Array;
   pixelShape: [number, number, number, number];
+  /** what identifies each image for the KV prefix cache; default: a hash of its pixel values */
+  imageKeys?: string[];
 }
 
 const now = () => performance.now();
@@ -51,6 +84,8 @@ const now = () => performance.now();
  */
 export class OnnxLlavaModel implements VisionChatModel {
   readonly info: ModelInfo;
+  private readonly imageCache: ImageFeatureCache;
+  private readonly kvCache: KvPrefixCache | undefined;
 
   private constructor(
     readonly spec: ModelSpec,
@@ -72,6 +107,11 @@ export class OnnxLlavaModel implements VisionChatModel {
     };
     // fails at start if the decoder's names do not fit the layout
     new KvCacheDecoder(sessions.decoder, spec.decoder);
+    this.imageCache = new ImageFeatureCache(options.imageCacheBytes);
+    this.kvCache =
+      options.kvCacheBytes > 0
+        ? new KvPrefixCache(options.kvCacheBytes, spec.imageTokenId, spec.imageTokensPerImage)
+        : undefined;
   }
 
   /** Reads and checks the model directory, then creates the sessions once. */
@@ -84,6 +124,8 @@ export class OnnxLlavaModel implements VisionChatModel {
       imageMode: options.imageMode ?? 'crop',
       maxImages: options.maxImages ?? 4,
       generation: options.generation ?? {},
+      kvCacheBytes: options.kvCacheBytes ?? defaultKvCacheBytes,
+      imageCacheBytes: options.imageCacheBytes ?? defaultImageCacheBytes,
     } as const;
     const files = await readModelDirectory(full.dir, full.precision);
     const spec = modelSpecOf(files);
@@ -122,31 +164,84 @@ export class OnnxLlavaModel implements VisionChatModel {
     return this.generate(request, signal);
   }
 
+  /** What the caches hold now (for the benchmark, logs and tests). */
+  cacheStats(): CacheStats {
+    const kv = this.kvCache;
+    const images = this.imageCache;
+    return {
+      images: {
+        bytes: images.bytes,
+        maxBytes: images.maxBytes,
+        entries: images.size,
+        hits: images.hits,
+        misses: images.misses,
+        evictions: images.evictions,
+      },
+      kv: {
+        bytes: kv?.bytes ?? 0,
+        maxBytes: kv?.maxBytes ?? 0,
+        entries: kv?.size ?? 0,
+        hits: kv?.hits ?? 0,
+        misses: kv?.misses ?? 0,
+        evictions: kv?.evictions ?? 0,
+        reusedTokens: kv?.reusedTokens ?? 0,
+      },
+    };
+  }
+
+  /** Empties both caches (the benchmark's cold first turn). */
+  clearCaches(): void {
+    this.imageCache.clear();
+    this.kvCache?.clear();
+  }
+
   private async *generate(
     request: ModelRequest,
     signal: AbortSignal | undefined,
   ): AsyncGenerator<ModelStreamPart> {
     const started = now();
-    let inputs: LlavaInputs;
+    let prompt: BuiltPrompt;
+    let imageKeys: string[];
     try {
-      // an already-aborted request skips the image work: the prompt alone gives the usage
-      inputs = signal?.aborted
-        ? {
-            prompt: this.prompt.build(request.messages),
-            pixelValues: new Float32Array(0),
-            pixelShape: [0, 3, 0, 0],
-          }
-        : await this.buildInputs(request.messages);
+      prompt = this.prompt.build(request.messages);
+      imageKeys = prompt.images.map((image) => imageFeatureKey(image.bytes, this.options.imageMode));
     } catch (error) {
       yield { type: 'error', error: toGlimpseError(error) };
       return;
     }
-    yield* this.streamInputs(inputs, request, signal, started);
+    const { height, width } = this.spec.image.outputSize;
+    const images: PreparedImages = {
+      keys: imageKeys,
+      // only the images the reused prefix does not cover get here: the feature cache, else
+      // preprocessing and the vision encoder
+      features: async (index, timings) => {
+        const key = imageKeys[index]!;
+        const cached = this.imageCache.get(key);
+        if (cached) return cached;
+        const image = prompt.images[index]!;
+        const preprocessStart = now();
+        const pixels = await preprocessImage(
+          image.bytes,
+          this.spec.image,
+          this.options.imageMode,
+          image.name,
+        );
+        const visionStart = now();
+        timings.preprocessMs += visionStart - preprocessStart;
+        const features = await this.encodeImage(pixels, [1, 3, height, width]);
+        timings.visionMs += now() - visionStart;
+        this.imageCache.set(key, features);
+        return features;
+      },
+    };
+    yield* this.run(prompt, images, request, signal, started);
   }
 
   /**
-   * Generates from prepared inputs (what `stream` does after preprocessing); parity tests feed
-   * the same inputs to a reference implementation.
+   * Generates from prepared inputs (what `stream` does after building the prompt, with the given
+   * pixel values instead of the images'); parity tests feed the same inputs to a reference
+   * implementation. The image-feature cache is not used here; the KV prefix cache is, keyed by
+   * the pixel values' hash unless `inputs.imageKeys` says otherwise.
    */
   async *streamInputs(
     inputs: LlavaInputs,
@@ -154,11 +249,42 @@ export class OnnxLlavaModel implements VisionChatModel {
     signal?: AbortSignal,
     started = now(),
   ): AsyncGenerator<ModelStreamPart> {
+    const [count, channels, height, width] = inputs.pixelShape;
+    const plane = channels * height * width;
+    const planeOf = (index: number) => inputs.pixelValues.subarray(index * plane, (index + 1) * plane);
+    const keys =
+      inputs.imageKeys ??
+      Array.from({ length: count }, (_, index) => {
+        const data = planeOf(index);
+        const hash = createHash('sha256').update(
+          new Uint8Array(data.buffer, data.byteOffset, data.byteLength),
+        );
+        return `pixels:${hash.digest('hex')}`;
+      });
+    const images: PreparedImages = {
+      keys,
+      features: async (index, timings) => {
+        const visionStart = now();
+        const features = await this.encodeImage(planeOf(index), [1, channels, height, width]);
+        timings.visionMs += now() - visionStart;
+        return features;
+      },
+    };
+    yield* this.run(inputs.prompt, images, request, signal, started);
+  }
+
+  private async *run(
+    prompt: BuiltPrompt,
+    images: PreparedImages,
+    request: GenerationOptions,
+    signal: AbortSignal | undefined,
+    started: number,
+  ): AsyncGenerator<ModelStreamPart> {
     const options = { ...this.options.generation, ...definedOnly(request) };
     const decoder = new KvCacheDecoder(this.sessions.decoder, this.spec.decoder);
     const tokenIds: number[] = [];
-    const { prompt } = inputs;
-    const promptTokens = prompt.inputIds.length;
+    const ids = prompt.inputIds;
+    const promptTokens = ids.length;
     const imageTokens = prompt.imageTokens;
     const timings = {
       preprocessMs: now() - started,
@@ -179,8 +305,8 @@ export class OnnxLlavaModel implements VisionChatModel {
       };
     };
     try {
-      for (const warning of prompt.warnings) yield warning;
       if (promptTokens >= this.spec.contextLength) {
+        for (const warning of prompt.warnings) yield warning;
         throw new GlimpseError(
           'glimpse_context_overflow',
           `the prompt has ${promptTokens} tokens; the model takes ${this.spec.contextLength}`,
@@ -189,27 +315,51 @@ export class OnnxLlavaModel implements VisionChatModel {
       }
       const maxNewTokens = Math.min(options.maxNewTokens ?? 256, this.spec.contextLength - promptTokens);
       if (signal?.aborted) {
+        for (const warning of prompt.warnings) yield warning;
         yield finish('abort');
         return;
       }
 
-      const visionStart = now();
-      const features = await this.encodeImages(inputs, signal);
-      timings.visionMs = now() - visionStart;
+      // the longest stored prefix of this prompt (ids and images): only the rest is prefilled
+      const key: PromptKey = { ids, imageKeys: images.keys };
+      const reused = this.kvCache?.match(key);
+      const start = reused?.length ?? 0;
+
+      // features for the images whose tokens are not all in the reused prefix
+      const runs = imageRuns(ids, this.spec.imageTokenId, this.spec.imageTokensPerImage);
+      if (runs.length !== images.keys.length) {
+        throw new GlimpseError(
+          'glimpse_model_invalid',
+          `the prompt has ${runs.length} image-token runs for ${images.keys.length} images`,
+          { userMessage: 'The model is not installed correctly.' },
+        );
+      }
+      const features: (Float32Array | undefined)[] = [];
+      for (const [index, run] of runs.entries()) {
+        if (signal?.aborted) break;
+        features.push(
+          run + this.spec.imageTokensPerImage > start ? await images.features(index, timings) : undefined,
+        );
+      }
+      for (const warning of prompt.warnings) yield warning;
       if (signal?.aborted) {
         yield finish('abort');
         return;
       }
 
       const prefillStart = now();
-      const embeds = await this.embed(prompt.inputIds);
-      this.mergeImageFeatures(embeds, prompt.inputIds, features);
-      let logits = await decoder.prefill(embeds, prompt.inputIds.length);
+      const embeds = await this.embed(ids.slice(start));
+      this.mergeImageFeatures(embeds, start, ids.length, runs, features);
+      const past = reused ? truncateSnapshot(reused.snapshot, start) : undefined;
+      let logits = await decoder.prefill(embeds, ids.length - start, {
+        ...(past ? { past } : {}),
+        capacity: ids.length + maxNewTokens,
+      });
       timings.prefillMs = now() - prefillStart;
 
       const sampler = new Sampler(options);
       const penalize = (options.repetitionPenalty ?? 1) !== 1;
-      const seen = penalize ? [...prompt.inputIds] : [];
+      const seen = penalize ? [...ids] : [];
       const eos = new Set(
         this.spec.eosTokenIds.length > 0 ? this.spec.eosTokenIds : [this.tokenizer.eosTokenId ?? -1],
       );
@@ -254,6 +404,13 @@ export class OnnxLlavaModel implements VisionChatModel {
       const decodeSeconds = (now() - decodeStart) / 1000;
       timings.decodeTokensPerSecond =
         tokenIds.length > 1 && decodeSeconds > 0 ? (tokenIds.length - 1) / decodeSeconds : 0;
+      // the state after this answer (prompt + every token fed back), for the next turn to continue
+      if (this.kvCache && decoder.length > 0) {
+        this.kvCache.store(
+          { ids: [...ids, ...tokenIds].slice(0, decoder.length), imageKeys: images.keys },
+          decoder.snapshot(),
+        );
+      }
       yield finish(reason);
     } catch (error) {
       yield { type: 'error', error: toGlimpseError(error) };
@@ -262,25 +419,17 @@ export class OnnxLlavaModel implements VisionChatModel {
     }
   }
 
-  /** Runs the vision encoder one image at a time (an abort is seen between images). */
-  private async encodeImages(inputs: LlavaInputs, signal: AbortSignal | undefined): Promise<Float32Array[]> {
-    const [count, channels, height, width] = inputs.pixelShape;
-    const plane = channels * height * width;
-    const features: Float32Array[] = [];
+  /** The vision encoder on one image's pixel values → its features, `[tokens × hidden]` float32. */
+  private async encodeImage(data: Float32Array, dims: readonly number[]): Promise<Float32Array> {
     const inputName = this.sessions.vision.inputNames[0] ?? 'pixel_values';
     const outputName = this.sessions.vision.outputNames.includes('image_features')
       ? 'image_features'
       : this.sessions.vision.outputNames[0]!;
     const type = inputFloatType(this.sessions.vision, inputName);
-    for (let index = 0; index < count; index++) {
-      if (signal?.aborted) break;
-      const data = inputs.pixelValues.subarray(index * plane, (index + 1) * plane);
-      const pixels = floatTensor(type, data, [1, channels, height, width]);
-      const outputs = await this.sessions.vision.run({ [inputName]: pixels });
-      const output = outputs[outputName] as Tensor;
-      features.push(float32Data(output));
-      output.dispose();
-    }
+    const outputs = await this.sessions.vision.run({ [inputName]: floatTensor(type, data, dims) });
+    const output = outputs[outputName] as Tensor;
+    const features = float32Data(output);
+    output.dispose();
     return features;
   }
 
@@ -295,33 +444,39 @@ export class OnnxLlavaModel implements VisionChatModel {
     return embeds;
   }
 
-  /** Writes the image features over the image-token rows, in order; the counts must agree. */
-  private mergeImageFeatures(embeds: Float32Array, ids: readonly number[], features: Float32Array[]): void {
+  /**
+   * Writes the image features over the image-token rows of `embeds` (which holds positions
+   * `start`…`end − 1`); every image run that reaches past `start` needs its features, and their
+   * sizes must agree with the prompt's image tokens.
+   */
+  private mergeImageFeatures(
+    embeds: Float32Array,
+    start: number,
+    end: number,
+    runs: readonly number[],
+    features: readonly (Float32Array | undefined)[],
+  ): void {
     const hidden = this.spec.decoder.hiddenSize;
-    const rows = features.reduce((sum, feature) => sum + feature.length / hidden, 0);
-    const slots = ids.reduce((sum, id) => sum + (id === this.spec.imageTokenId ? 1 : 0), 0);
-    if (rows !== slots) {
-      throw new GlimpseError(
-        'glimpse_model_invalid',
-        `the vision encoder gave ${rows} image features for ${slots} image tokens (config says ${this.spec.imageTokensPerImage} per image)`,
-        { userMessage: 'The model is not installed correctly.' },
-      );
+    const perImage = this.spec.imageTokensPerImage;
+    for (const [index, run] of runs.entries()) {
+      if (run + perImage <= start) continue;
+      const feature = features[index];
+      if (!feature || feature.length !== perImage * hidden) {
+        throw new GlimpseError(
+          'glimpse_model_invalid',
+          `the vision encoder gave ${feature ? feature.length / hidden : 0} image features for ${perImage} image tokens (config says ${perImage} per image)`,
+          { userMessage: 'The model is not installed correctly.' },
+        );
+      }
+      for (let position = Math.max(run, start); position < Math.min(run + perImage, end); position++) {
+        const row = position - run;
+        embeds.set(feature.subarray(row * hidden, (row + 1) * hidden), (position - start) * hidden);
+      }
     }
-    const all = new Float32Array(rows * hidden);
-    let offset = 0;
-    for (const feature of features) {
-      all.set(feature, offset);
-      offset += feature.length;
-    }
-    let row = 0;
-    ids.forEach((id, position) => {
-      if (id !== this.spec.imageTokenId) return;
-      embeds.set(all.subarray(row * hidden, (row + 1) * hidden), position * hidden);
-      row++;
-    });
   }
 
   async close(): Promise<void> {
+    this.clearCaches();
     await Promise.all(Object.values(this.sessions).map((session) => session.release()));
   }
 }
@@ -331,4 +486,16 @@ function definedOnly(request: GenerationOptions): GenerationOptions {
   for (const [key, value] of Object.entries(request))
     if (key !== 'messages' && value !== undefined) out[key] = value;
   return out as GenerationOptions;
+}
+
+/** Where each image's run of tokens starts: every `perImage` consecutive image tokens are one image. */
+function imageRuns(ids: readonly number[], imageTokenId: number, perImage: number): number[] {
+  const runs: number[] = [];
+  let seen = 0;
+  ids.forEach((id, position) => {
+    if (id !== imageTokenId) return;
+    if (seen % perImage === 0) runs.push(position);
+    seen++;
+  });
+  return runs;
 }

@@ -1,10 +1,15 @@
 /**
  * Pillow's BICUBIC resample (libImaging/Resample.c) for 8-bit RGB, ported exactly: Keys cubic
- * with a = −0.5, support widened by the scale on a downscale, coefficients in 22-bit fixed point,
- * a horizontal pass then a vertical one, each rounded and clipped to 8 bits.
+ * with a = −0.5, support widened by the scale on a downscale, coefficients normalised in double
+ * precision and rounded to 22-bit fixed point (`PRECISION_BITS = 32 − 8 − 2`), a horizontal pass
+ * then a vertical one, each accumulated in 32-bit integers, shifted, and clipped to 8 bits. What
+ * `PIL.Image.resize(size, Image.BICUBIC)` gives — the call HF's image processors make (no
+ * `reducing_gap`, so no `reduce()` first) — bit for bit, enlargements and reductions alike.
  *
- * Used for enlargements, where sharp's `cubic` kernel and PIL's disagree by several levels
- * (design.md); downscales go through sharp, which matches PIL there.
+ * Fast enough for phone photos: only the output pixels a crop keeps are computed (each output
+ * pixel depends on its own coefficients only, so the kept ones are bit-identical to a full resize
+ * followed by the crop), the horizontal pass runs only over the source rows the vertical pass
+ * reads (as Pillow does), and the vertical pass accumulates whole rows in an Int32Array.
  */
 
 const precisionBits = 32 - 8 - 2;
@@ -29,6 +34,7 @@ interface Coefficients {
   ksize: number;
 }
 
+/** Pillow's `precompute_coeffs` + `normalize_coeffs_8bpc` for one axis. */
 function coefficients(inSize: number, outSize: number): Coefficients {
   const scale = inSize / outSize;
   const filterScale = Math.max(scale, 1);
@@ -62,71 +68,130 @@ function coefficients(inSize: number, outSize: number): Coefficients {
   return { starts, counts, weights, ksize };
 }
 
-function clip8(sum: number): number {
-  const value = Math.floor(sum / one);
-  return Math.min(Math.max(value, 0), 255);
+/** The part of the resized image to compute: `[left, left + width) × [top, top + height)`. */
+export interface ResizeWindow {
+  left: number;
+  top: number;
+  width: number;
+  height: number;
 }
 
-/** Resizes interleaved 8-bit RGB exactly as `PIL.Image.resize(size, Image.BICUBIC)`. */
+/** Horizontal pass over source rows `[rowFrom, rowTo)` for output columns `[colFrom, colTo)`. */
+function horizontal(
+  src: Uint8Array,
+  srcWidth: number,
+  rowFrom: number,
+  rowTo: number,
+  c: Coefficients,
+  colFrom: number,
+  colTo: number,
+): Uint8ClampedArray {
+  const cols = colTo - colFrom;
+  const out = new Uint8ClampedArray((rowTo - rowFrom) * cols * 3);
+  const { starts, counts, weights, ksize } = c;
+  let o = 0;
+  for (let y = rowFrom; y < rowTo; y++) {
+    const rowBase = y * srcWidth * 3;
+    for (let xx = colFrom; xx < colTo; xx++) {
+      let at = rowBase + starts[xx]! * 3;
+      const end = at + counts[xx]! * 3;
+      let w = xx * ksize;
+      let r = half;
+      let g = half;
+      let b = half;
+      for (; at < end; at += 3) {
+        const k = weights[w++]!;
+        r = (r + Math.imul(src[at]!, k)) | 0;
+        g = (g + Math.imul(src[at + 1]!, k)) | 0;
+        b = (b + Math.imul(src[at + 2]!, k)) | 0;
+      }
+      // a Uint8ClampedArray clips to 0…255 as Pillow's clip8 does
+      out[o] = r >> precisionBits;
+      out[o + 1] = g >> precisionBits;
+      out[o + 2] = b >> precisionBits;
+      o += 3;
+    }
+  }
+  return out;
+}
+
+/** Vertical pass: output rows `[rowFrom, rowTo)` from `src`, whose first row is source row `srcTop`. */
+function vertical(
+  src: Uint8Array | Uint8ClampedArray,
+  rowLength: number,
+  srcTop: number,
+  c: Coefficients,
+  rowFrom: number,
+  rowTo: number,
+): Uint8ClampedArray {
+  const out = new Uint8ClampedArray((rowTo - rowFrom) * rowLength);
+  const acc = new Int32Array(rowLength);
+  const { starts, counts, weights, ksize } = c;
+  for (let yy = rowFrom; yy < rowTo; yy++) {
+    acc.fill(half);
+    const first = starts[yy]! - srcTop;
+    const count = counts[yy]!;
+    for (let t = 0; t < count; t++) {
+      const k = weights[yy * ksize + t]!;
+      const base = (first + t) * rowLength;
+      for (let x = 0; x < rowLength; x++) acc[x] = (acc[x]! + Math.imul(src[base + x]!, k)) | 0;
+    }
+    const o = (yy - rowFrom) * rowLength;
+    for (let x = 0; x < rowLength; x++) out[o + x] = acc[x]! >> precisionBits;
+  }
+  return out;
+}
+
+/**
+ * Resizes interleaved 8-bit RGB exactly as `PIL.Image.resize((outWidth, outHeight), Image.BICUBIC)`,
+ * returning the `window` of the result (default: all of it).
+ */
 export function pilBicubicResize(
   data: Uint8Array,
   width: number,
   height: number,
   outWidth: number,
   outHeight: number,
+  window: ResizeWindow = { left: 0, top: 0, width: outWidth, height: outHeight },
 ): Uint8Array {
-  let current = data;
-  let currentWidth = width;
-  if (outWidth !== width) {
-    const { starts, counts, weights, ksize } = coefficients(width, outWidth);
-    const out = new Uint8Array(outWidth * height * 3);
-    for (let y = 0; y < height; y++) {
-      for (let xx = 0; xx < outWidth; xx++) {
-        const start = starts[xx]!;
-        const count = counts[xx]!;
-        let r = half;
-        let g = half;
-        let b = half;
-        for (let x = 0; x < count; x++) {
-          const k = weights[xx * ksize + x]!;
-          const at = (y * width + start + x) * 3;
-          r += current[at]! * k;
-          g += current[at + 1]! * k;
-          b += current[at + 2]! * k;
-        }
-        const to = (y * outWidth + xx) * 3;
-        out[to] = clip8(r);
-        out[to + 1] = clip8(g);
-        out[to + 2] = clip8(b);
-      }
-    }
-    current = out;
-    currentWidth = outWidth;
+  const { left, top } = window;
+  const right = left + window.width;
+  const bottom = top + window.height;
+  if (
+    left < 0 ||
+    top < 0 ||
+    right > outWidth ||
+    bottom > outHeight ||
+    window.width < 0 ||
+    window.height < 0
+  ) {
+    throw new RangeError(`window ${JSON.stringify(window)} is outside ${outWidth}×${outHeight}`);
   }
-  if (outHeight !== height) {
-    const { starts, counts, weights, ksize } = coefficients(height, outHeight);
-    const out = new Uint8Array(currentWidth * outHeight * 3);
-    for (let yy = 0; yy < outHeight; yy++) {
-      const start = starts[yy]!;
-      const count = counts[yy]!;
-      for (let x = 0; x < currentWidth; x++) {
-        let r = half;
-        let g = half;
-        let b = half;
-        for (let y = 0; y < count; y++) {
-          const k = weights[yy * ksize + y]!;
-          const at = ((start + y) * currentWidth + x) * 3;
-          r += current[at]! * k;
-          g += current[at + 1]! * k;
-          b += current[at + 2]! * k;
-        }
-        const to = (yy * currentWidth + x) * 3;
-        out[to] = clip8(r);
-        out[to + 1] = clip8(g);
-        out[to + 2] = clip8(b);
-      }
-    }
-    current = out;
+  const needHorizontal = outWidth !== width;
+  const needVertical = outHeight !== height;
+  const vc = needVertical ? coefficients(height, outHeight) : undefined;
+  // source rows the kept output rows read
+  let rowFrom = top;
+  let rowTo = bottom;
+  if (vc && window.height > 0) {
+    rowFrom = vc.starts[top]!;
+    rowTo = 0;
+    for (let yy = top; yy < bottom; yy++) rowTo = Math.max(rowTo, vc.starts[yy]! + vc.counts[yy]!);
   }
-  return current === data ? Uint8Array.from(data) : current;
+  let current: Uint8Array | Uint8ClampedArray;
+  let rowLength: number;
+  if (needHorizontal) {
+    current = horizontal(data, width, rowFrom, rowTo, coefficients(width, outWidth), left, right);
+    rowLength = window.width * 3;
+  } else {
+    // no horizontal pass: the kept columns of the needed rows, as they are
+    rowLength = window.width * 3;
+    const rows = new Uint8Array((rowTo - rowFrom) * rowLength);
+    for (let y = rowFrom; y < rowTo; y++) {
+      rows.set(data.subarray((y * width + left) * 3, (y * width + right) * 3), (y - rowFrom) * rowLength);
+    }
+    current = rows;
+  }
+  if (vc) current = vertical(current, rowLength, rowFrom, vc, top, bottom);
+  return new Uint8Array(current.buffer, current.byteOffset, current.byteLength);
 }

@@ -27,6 +27,12 @@ describe('parseBenchOptions', () => {
         '--precision',
         'fp16',
         '--json',
+        '--turns',
+        '3',
+        '--history-tokens',
+        '5',
+        '--preprocess-runs',
+        '0',
       ]),
     ).toEqual({
       model: 'models/tiny-shapes',
@@ -38,6 +44,9 @@ describe('parseBenchOptions', () => {
       threads: 2,
       precision: 'fp16',
       json: true,
+      turns: 3,
+      historyTokens: 5,
+      preprocessRuns: 0,
     });
   });
 
@@ -49,6 +58,7 @@ describe('parseBenchOptions', () => {
     expect(() => parseBenchOptions(['--runs', '0'])).toThrow(/--runs expects a whole number of at least 1/);
     expect(() => parseBenchOptions(['--runs', 'many'])).toThrow(/--runs/);
     expect(() => parseBenchOptions(['--precision', 'fp8'])).toThrow(/--precision expects one of/);
+    expect(() => parseBenchOptions(['--turns', '0'])).toThrow(/--turns expects a whole number of at least 1/);
     expect(() => parseBenchOptions(['--fast'])).toThrow(expect.objectContaining({ code: 'glimpse_usage' }));
   });
 });

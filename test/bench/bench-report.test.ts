@@ -13,6 +13,7 @@ function side(label: string, samples: RunSample[], generatedIds: number[], peakR
     text: 'a red circle',
     parity: { image: '336×336', promptIds: [1, 510, 510, 7], generatedIds: [4, 5, 6] },
     peakRssBytes,
+    preprocess: [],
   };
 }
 
@@ -84,6 +85,53 @@ describe('formatReport', () => {
     expect(text).toMatch(/peak RSS \(MiB\)\s+200\s+100\s+0\.50/);
     expect(text).toContain('token ids identical: yes');
     expect(text).toContain('timed image, same ids: yes');
+  });
+
+  it('reports the later turn, the preprocessing against PIL, the decode bound and the targets', () => {
+    const later = (first: RunSample, ttft: number): RunSample => ({
+      ...first,
+      laterTurn: { turn: 4, timeToFirstTokenMs: ttft, promptTokens: 639 },
+    });
+    const text = formatReport({
+      ...report,
+      peer: {
+        ...report.peer,
+        samples: report.peer.samples.map((s) => later(s, s.timeToFirstTokenMs * 1.1)),
+        preprocess: [
+          {
+            image: 'phone-4032x3024.jpg (4032×3024 JPEG)',
+            ms: [90, 95],
+            meanAbsError: 4.6,
+            maxAbsError: 142,
+          },
+        ],
+      },
+      glimpse: {
+        ...report.glimpse,
+        samples: report.glimpse.samples.map((s) => later(s, 5)),
+        preprocess: [
+          {
+            image: 'phone-4032x3024.jpg (4032×3024 JPEG)',
+            ms: [180, 200, 190],
+            meanAbsError: 0,
+            maxAbsError: 0,
+          },
+        ],
+      },
+      decodeBound: { weightBytes: 100e6, kvBytes: 10e6, bandwidthBytesPerSecond: 20e9, tokensPerSecond: 200 },
+    });
+    expect(text).toMatch(/time to first token, turn 4 \(ms\)\s+median\s+121\.0\s+5\.0/);
+    expect(text).toContain('turn 4 ÷ turn 1, time to first token (medians): transformers.js 4.3.1 1.10');
+    expect(text).toContain('Glimpse 0.1.0 0.09 (639 prompt tokens');
+    expect(text).toMatch(
+      /phone-4032x3024\.jpg .*92\.5 ms, \|Δ\| vs PIL mean 4\.600 max 142\.0\s+190\.0 ms, \|Δ\| vs PIL mean 0\.000 max 0\.0 \(exact\)/,
+    );
+    expect(text).toContain('= 200.0 tok/s');
+    expect(text).toContain('reached: Glimpse 0.1.0 45%, transformers.js 4.3.1 23%');
+    expect(text).toContain('turn 4 time to first token ≤ 0.2 × turn 1 (Glimpse): 0.09 — met');
+    expect(text).toContain('decode ≥ 1.2 × peer: 2.00 — met');
+    expect(text).toContain('preprocessing pixel-exact against PIL: max |Δ| 0 on 1 image — met');
+    expect(text).toContain('4032×3024 JPEG preprocessed ≤ 250 ms (median): 190 ms — met');
   });
 
   it('says no when the answers differ', () => {

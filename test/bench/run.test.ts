@@ -23,7 +23,7 @@ describe('npm run bench', () => {
       await run('npx', ['tsc', '-p', 'tsconfig.build.json'], { cwd: root }).catch(() => undefined);
     const { stdout } = await run(
       process.execPath,
-      [script, '--runs', '2', '--warmup', '0', '--max-new-tokens', '4', '--json'],
+      [script, '--runs', '2', '--warmup', '0', '--max-new-tokens', '4', '--preprocess-runs', '1', '--json'],
       { cwd: root, timeout: 120_000 },
     );
     expect(stdout).toContain('Glimpse vs transformers.js');
@@ -33,10 +33,15 @@ describe('npm run bench', () => {
       'end-to-end (ms)',
       'model load (ms)',
       'peak RSS (MiB)',
+      'time to first token, turn 4 (ms)',
+      'decode bound of this machine',
+      'phone-4032x3024.jpg (4032×3024 JPEG)',
+      'targets (issue #18):',
     ]) {
       expect(stdout).toContain(row);
     }
     expect(stdout).toContain('token ids identical: yes');
+    expect(stdout).toContain('preprocessing pixel-exact against PIL: max |Δ| 0 on 2 images — met');
     const json = JSON.parse(stdout.slice(stdout.indexOf('\n{') + 1)) as {
       peer: { samples: unknown[]; peakRssBytes: number };
       glimpse: { samples: unknown[]; generatedIds: number[] };

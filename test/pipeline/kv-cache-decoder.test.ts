@@ -80,6 +80,30 @@ describe('KvCacheDecoder', () => {
     expect(Array.from(step!.use_cache_branch!.data as Uint8Array)).toEqual([1]);
   });
 
+  it('continues from a given past: positions and mask start after it, the past is fed as it is', async () => {
+    const session = new FakeDecoderSession([...standard, 'use_cache_branch']);
+    const decoder = new KvCacheDecoder(session, spec);
+    const layer = new Float32Array(2 * 3 * 4).fill(0.5);
+    await decoder.prefill(new Float32Array(2 * 8), 2, {
+      past: { length: 3, kvHeads: 2, headDim: 4, layers: [layer, layer] },
+      capacity: 8,
+    });
+    await decoder.step(new Float32Array(8));
+    const [prefill, step] = session.feeds;
+    expect(prefill!['past_key_values.0.key']!.dims).toEqual([1, 2, 3, 4]);
+    expect(prefill!['past_key_values.0.key']!.data).toBe(layer);
+    expect(Array.from(prefill!.position_ids!.data as BigInt64Array, Number)).toEqual([3, 4]);
+    expect(prefill!.attention_mask!.dims).toEqual([1, 5]);
+    expect(Array.from(prefill!.use_cache_branch!.data as Uint8Array)).toEqual([1]);
+    expect(step!['past_key_values.0.value']!.dims).toEqual([1, 2, 5, 4]);
+    expect(decoder.length).toBe(6);
+    // the snapshot is a copy of exactly `length` tokens, never the given past's memory
+    const snapshot = decoder.snapshot();
+    expect(snapshot).toMatchObject({ length: 6, kvHeads: 2, headDim: 4 });
+    expect(snapshot.layers[0]!.length).toBe(2 * 6 * 4);
+    expect(snapshot.layers[0]!.buffer).not.toBe(layer.buffer);
+  });
+
   it('a graph without the layout names is one clear error', () => {
     let error: unknown;
     try {
