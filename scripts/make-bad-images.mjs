@@ -112,12 +112,16 @@ const solid = (width, height, colour) =>
 export async function makeBadImages() {
   const noisePng = await noiseRaw(48, 48).png({ compressionLevel: 9 }).toBuffer();
   const noiseJpeg = await noiseRaw(48, 48).jpeg({ quality: 90 }).toBuffer();
+  const noiseGif = await noiseRaw(32, 32).gif().toBuffer();
+  const noiseWebp = await noiseRaw(32, 32).webp({ quality: 80 }).toBuffer();
   const frames = await Promise.all(['#ff0000', '#00ff00', '#0000ff'].map((c) => solid(24, 24, c).png().toBuffer()));
   const circle = await sharp(circleSvg(64, 64)).png().toBuffer();
   return new Map([
     // broken
     ['truncated.png', noisePng.subarray(0, Math.floor(noisePng.length * 0.6))],
     ['truncated.jpg', noiseJpeg.subarray(0, Math.floor(noiseJpeg.length * 0.6))],
+    ['truncated.gif', noiseGif.subarray(0, Math.floor(noiseGif.length * 0.6))],
+    ['truncated.webp', noiseWebp.subarray(0, Math.floor(noiseWebp.length * 0.6))],
     ['empty.png', Buffer.alloc(0)],
     ['not-an-image.png', Buffer.from('These are notes, not a picture.\n')],
     // hostile

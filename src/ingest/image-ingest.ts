@@ -44,6 +44,9 @@ const invalid = (
     ...(cause === undefined ? {} : { cause }),
   });
 
+const damaged = (name: string, format: string) =>
+  `"${name}" is damaged or incomplete (its ${format.toUpperCase()} data could not be read to the end); please upload it again.`;
+
 function checkPixels(name: string, width: number, height: number, limits: ImageLimits): void {
   if (width * height > limits.maxPixels || width === 0 || height === 0) {
     throw new GlimpseError('glimpse_image_too_large', `image ${name} is ${width}×${height}`, {
@@ -100,7 +103,15 @@ export async function ingestImage(bytes: Uint8Array, name: string, limits: Image
     // gets "too many pixels" rather than sharp's refusal to open it ("not an image I can read").
     metadata = await sharp(bytes, { limitInputPixels: false }).metadata();
   } catch (error) {
-    throw invalid(name, `image ${name} could not be decoded`, notAnImage, { bytes: bytes.byteLength }, error);
+    // the signature says PNG/JPEG/GIF/WebP; the header after it is cut off or broken
+    const details = { format: sniffed.format, bytes: bytes.byteLength };
+    throw invalid(
+      name,
+      `image ${name} has an unreadable header`,
+      damaged(name, sniffed.format),
+      details,
+      error,
+    );
   }
   const mediaType = metadata.format === sniffed.format ? formatToMediaType[metadata.format] : undefined;
   if (!mediaType) {
@@ -131,7 +142,7 @@ export async function ingestImage(bytes: Uint8Array, name: string, limits: Image
     throw invalid(
       name,
       `image ${name} could not be decoded to the end`,
-      `"${name}" is damaged or incomplete (its ${sniffed.format.toUpperCase()} data could not be read to the end); please upload it again.`,
+      damaged(name, sniffed.format),
       { format: sniffed.format, bytes: bytes.byteLength, width, height },
       error,
     );

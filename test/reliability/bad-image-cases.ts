@@ -83,6 +83,18 @@ export const badImageCases: BadImageCase[] = [
     expected: refused('glimpse_image_invalid', /"truncated\.jpg" is damaged or incomplete/),
   },
   {
+    name: 'truncated.gif',
+    contentType: 'image/gif',
+    bytes: fixture('truncated.gif'),
+    expected: refused('glimpse_image_invalid', /"truncated\.gif" is damaged or incomplete/),
+  },
+  {
+    name: 'truncated.webp',
+    contentType: 'image/webp',
+    bytes: fixture('truncated.webp'),
+    expected: refused('glimpse_image_invalid', /"truncated\.webp" is damaged or incomplete/),
+  },
+  {
     name: 'empty.png',
     contentType: 'image/png',
     bytes: fixture('empty.png'),
