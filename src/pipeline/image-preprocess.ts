@@ -135,6 +135,12 @@ export function toChwFloat32(image: RgbImage, spec: ImageProcessorSpec): Float32
 /** A shortest-edge resize of a very thin image would be enormous (1×1000 → 336×336000): refused. */
 const maxResizedPixels = 32_000_000;
 
+/**
+ * `pad` puts the image on a square canvas of its longer side: a 40-megapixel panorama would need a
+ * canvas of gigabytes. Above this side it is shrunk first (a downscale before a downscale).
+ */
+export const maxPadSide = 4096;
+
 /** The 8-bit image just before rescale/normalise (what the vision tower sees), for tests and tools. */
 export async function preprocessToRgb(
   bytes: Uint8Array,
@@ -143,7 +149,18 @@ export async function preprocessToRgb(
   name = 'image',
 ): Promise<RgbImage> {
   let image = await decodeRgb(bytes, name);
-  if (mode === 'pad') image = await expandToSquare(image, spec.imageMean);
+  if (mode === 'pad') {
+    const side = Math.max(image.width, image.height);
+    if (side > maxPadSide) {
+      const scale = maxPadSide / side;
+      image = await resizeBicubic(
+        image,
+        Math.max(1, Math.round(image.width * scale)),
+        Math.max(1, Math.round(image.height * scale)),
+      );
+    }
+    image = await expandToSquare(image, spec.imageMean);
+  }
   if (spec.doResize) {
     const target = spec.shortestEdge
       ? shortestEdgeSize(image.width, image.height, spec.shortestEdge)

@@ -3,6 +3,7 @@ import type { PendingImage } from '../../conversation/chat-event.js';
 import type { ImageLimits } from '../../ingest/image-ingest.js';
 import type { ChatMessage, MessagePart } from '../../messages.js';
 import { type DownloadPolicy, downloadImage } from '../shared/attachment-downloader.js';
+import { isImageAttachment } from '../shared/image-attachment.js';
 import type { DiscordPlace } from './discord-access.js';
 
 /** Discord's file hosts: attachments and embedded images (its CDN links expire, so fetch at once) */
@@ -12,8 +13,6 @@ export const discordFileHosts = [
   '.discordapp.com',
   '.discordapp.net',
 ];
-
-const imageName = /\.(png|jpe?g|webp|gif)$/i;
 
 export interface ImageSource {
   url: string;
@@ -27,8 +26,7 @@ export interface ImageSource {
 export function imageSources(message: Message): ImageSource[] {
   const sources: ImageSource[] = [];
   for (const attachment of message.attachments.values()) {
-    const isImage = attachment.contentType?.startsWith('image/') || imageName.test(attachment.name);
-    if (!isImage) continue;
+    if (!isImageAttachment(attachment.name, attachment.contentType ?? undefined)) continue;
     sources.push({
       url: attachment.url,
       name: attachment.name,

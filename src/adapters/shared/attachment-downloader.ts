@@ -1,5 +1,6 @@
 import { GlimpseError } from '../../errors.js';
 import { type ImageLimits, ingestImage } from '../../ingest/image-ingest.js';
+import { sniffImage } from '../../ingest/image-sniff.js';
 import type { ImagePart } from '../../messages.js';
 
 /**
@@ -162,8 +163,11 @@ export async function downloadImage(
       }
       const bytes = await readCapped(response, policy.limits.maxBytes, name, shown);
       const contentType = (response.headers.get('content-type') ?? '').toLowerCase();
-      const sniffed = looksLikeText(bytes);
-      if (sniffed === 'html' || contentType.startsWith('text/html')) {
+      // the bytes decide: an image (or a format ingest refuses by name, such as SVG) goes on to
+      // ingest whatever type the host declared; only bytes that are neither are judged as a page
+      const image = sniffImage(bytes);
+      const sniffed = image ? undefined : looksLikeText(bytes);
+      if (sniffed === 'html' || (!image && contentType.startsWith('text/html'))) {
         throw downloadFailed(
           `attachment download returned HTML (${contentType || 'no content type'})`,
           policy.htmlMessage ?? `I couldn't fetch "${name}": the link gave me a web page, not an image.`,

@@ -2,6 +2,7 @@ import type { PendingImage } from '../../conversation/chat-event.js';
 import type { ImageLimits } from '../../ingest/image-ingest.js';
 import type { ChatMessage, MessagePart } from '../../messages.js';
 import { type DownloadPolicy, downloadImage } from '../shared/attachment-downloader.js';
+import { isImageAttachment } from '../shared/image-attachment.js';
 
 /** The fields of a Slack message event Glimpse reads. */
 export interface SlackMessageEvent {
@@ -33,8 +34,6 @@ export interface SlackFile {
   url_private_download?: string;
 }
 
-const imageTypes = /^image\/(png|jpe?g|webp|gif)$/;
-
 /** Slack's file host; plus the API base's origin (proxies, tests) */
 export function slackDownloadPolicy(botToken: string, apiUrl: string, limits: ImageLimits): DownloadPolicy {
   return {
@@ -51,7 +50,11 @@ export function slackDownloadPolicy(botToken: string, apiUrl: string, limits: Im
 /** the image files of a message, to download once the turn is accepted */
 export function slackImages(files: readonly SlackFile[] | undefined, policy: DownloadPolicy): PendingImage[] {
   return (files ?? [])
-    .filter((file) => imageTypes.test(file.mimetype ?? '') && (file.url_private_download ?? file.url_private))
+    .filter(
+      (file) =>
+        isImageAttachment(file.name ?? file.title, file.mimetype) &&
+        (file.url_private_download ?? file.url_private),
+    )
     .map((file) => {
       const name = file.name ?? file.title ?? `${file.id}.png`;
       const url = (file.url_private_download ?? file.url_private)!;

@@ -60,7 +60,9 @@ export async function parseUpload(
       if (value === '') continue;
       throw new WebRequestError(400, 'web_upload_malformed', 'The image field must hold a file.');
     }
-    if (value.size === 0) continue;
+    // an empty file input sends a nameless empty part: nothing chosen. A named empty file is an
+    // upload gone wrong, and ingest says so.
+    if (value.size === 0 && value.name === '') continue;
     files.push({ name: value.name || 'image', bytes: new Uint8Array(await value.arrayBuffer()) });
   }
   if (text === '') {

@@ -20,6 +20,11 @@ const routes: Record<string, (req: IncomingMessage, res: ServerResponse) => void
     res.writeHead(200, { 'content-type': 'text/html' }).end('<!DOCTYPE html><html>login</html>'),
   '/html-as-png': (_req, res) =>
     res.writeHead(200, { 'content-type': 'image/png' }).end('<html><body>sign in</body></html>'),
+  '/png-as-html': (_req, res) => res.writeHead(200, { 'content-type': 'text/html' }).end(png),
+  '/html-with-svg': (_req, res) =>
+    res
+      .writeHead(200, { 'content-type': 'text/html' })
+      .end('<!doctype html><html><body><svg width="16" height="16"></svg>Sign in</body></html>'),
   '/gone': (_req, res) => res.writeHead(404).end(),
   '/redirect-off': (_req, res) => res.writeHead(302, { location: 'https://evil.example/x.png' }).end(),
   '/redirect-on': (_req, res) => res.writeHead(302, { location: '/auth.png' }).end(),
@@ -116,6 +121,15 @@ describe('downloadImage', () => {
     }
     const plain = await refusal(downloadImage(`${origin}/html`, 'p.png', policy()));
     expect(plain.userMessage).toMatch(/gave me a web page, not an image/);
+  });
+
+  it('the bytes decide over the declared type: a PNG sent as text/html is read; a page with an inline <svg> is a page', async () => {
+    const image = await downloadImage(`${origin}/png-as-html`, 'p.png', policy());
+    expect(image).toMatchObject({ mediaType: 'image/png', width: 4, height: 3 });
+    const page = await refusal(
+      downloadImage(`${origin}/html-with-svg`, 'p.png', policy({ htmlMessage: 'Missing files:read.' })),
+    );
+    expect(page).toMatchObject({ code: 'glimpse_image_download_failed', userMessage: 'Missing files:read.' });
   });
 
   it('tells an expired link, a timeout and bytes that are no image apart', async () => {

@@ -74,7 +74,7 @@ describe('web adapter: bad input gets a clear reply and a log line, never a mess
     expect(harness.handler.events).toEqual([]);
   });
 
-  it('refuses a corrupt image (a truncated PNG) with 400', async () => {
+  it('refuses a corrupt image (a truncated PNG) with 400, saying it is damaged', async () => {
     harness = await startHarness();
     const { sessionId } = await harness.createSession();
     const png = await shapePng();
@@ -85,7 +85,8 @@ describe('web adapter: bad input gets a clear reply and a log line, never a mess
     expect(await refusal(response)).toEqual({
       status: 400,
       code: 'glimpse_image_invalid',
-      message: '"broken.png" is not an image I can read (PNG, JPEG, WebP or GIF).',
+      message:
+        '"broken.png" is damaged or incomplete (its PNG data could not be read to the end); please upload it again.',
     });
     expect(refusalLog(harness, 'glimpse_image_invalid')).toBeDefined();
     expect(harness.handler.events).toEqual([]);
