@@ -81,6 +81,8 @@ async function webDriver(): Promise<Driver> {
     logger,
     title: 'scripted',
     heartbeatMs: 1000,
+    // every case opens a chat of its own: more than one person's 30 a minute
+    sessionsPerMinute: 10_000,
   });
   await adapter.start(manager);
   const clients: SseTestClient[] = [];
