@@ -5,14 +5,7 @@ import type { ConversationTurn } from '../../src/conversation/conversation-store
 import { KeyvConversationStore } from '../../src/conversation/keyv-conversation-store.js';
 import { RecordingReplyChannel } from '../fakes/recording-reply-channel.js';
 import { ScriptedModel } from '../fakes/scripted-model.js';
-import {
-  chatMessage,
-  gate,
-  managerConfig,
-  messageEvent,
-  recordingLogger,
-  until,
-} from './helpers.js';
+import { chatMessage, gate, managerConfig, messageEvent, recordingLogger, until } from './helpers.js';
 
 const turn = (
   role: 'user' | 'assistant',
