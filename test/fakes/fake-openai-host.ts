@@ -31,6 +31,8 @@ export interface RecordedHostRequest {
 export class FakeOpenAIHost {
   readonly requests: RecordedHostRequest[] = [];
   behaviour: HostBehaviour = { kind: 'answer', answer: () => ['Red', '.'] };
+  /** a status `GET /v1/models` answers instead of the list (with the same careless echo) */
+  modelsStatus: number | undefined;
   port = 0;
   private server: Server | undefined;
   private readonly open = new Set<ServerResponse>();
@@ -80,23 +82,9 @@ export class FakeOpenAIHost {
       authorization: request.headers.authorization,
       body,
     });
-    if (request.method === 'GET' && path === '/v1/models') {
-      return void response
-        .writeHead(200, { 'content-type': 'application/json' })
-        .end(
-          JSON.stringify({
-            object: 'list',
-            data: [{ id: this.model, object: 'model', max_model_len: 4096 }],
-          }),
-        );
-    }
-    if (request.method !== 'POST' || path !== '/v1/chat/completions' || !body) {
-      return void response.writeHead(404).end();
-    }
-    const behaviour = this.behaviour;
-    if (behaviour.kind === 'status') {
-      // a careless server that repeats what it was sent, credentials included
-      return void response.writeHead(behaviour.status, { 'content-type': 'application/json' }).end(
+    // a careless server that repeats what it was sent, credentials included
+    const echo = (status: number) =>
+      void response.writeHead(status, { 'content-type': 'application/json' }).end(
         JSON.stringify({
           error: {
             message: `failed for ${request.headers.authorization ?? 'anonymous'}`,
@@ -104,6 +92,23 @@ export class FakeOpenAIHost {
           },
         }),
       );
+    if (request.method === 'GET' && path === '/v1/models' && this.modelsStatus !== undefined) {
+      return echo(this.modelsStatus);
+    }
+    if (request.method === 'GET' && path === '/v1/models') {
+      return void response.writeHead(200, { 'content-type': 'application/json' }).end(
+        JSON.stringify({
+          object: 'list',
+          data: [{ id: this.model, object: 'model', max_model_len: 4096 }],
+        }),
+      );
+    }
+    if (request.method !== 'POST' || path !== '/v1/chat/completions' || !body) {
+      return void response.writeHead(404).end();
+    }
+    const behaviour = this.behaviour;
+    if (behaviour.kind === 'status') {
+      return echo(behaviour.status);
     }
     this.open.add(response);
     response.on('close', () => this.open.delete(response));
