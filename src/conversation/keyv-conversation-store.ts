@@ -435,7 +435,7 @@ export class KeyvConversationStore implements ConversationStore {
 export async function createConversationStore(
   config: ConversationStoreConfig,
   logger: Logger,
-  options: { maxTurns?: number; now?: () => number } = {},
+  options: { maxTurns?: number; now?: () => number; inFlightLeaseMs?: number } = {},
 ): Promise<KeyvConversationStore> {
   const storeOptions = { historyTtlSeconds: config.historyTtlSeconds, logger, ...options };
   if (config.redisUrl) {

@@ -2,7 +2,10 @@ import Keyv from 'keyv';
 import { describe, expect, it } from 'vitest';
 import { createConversationManager } from '../../src/conversation/conversation-manager.js';
 import type { ConversationTurn } from '../../src/conversation/conversation-store.js';
-import { KeyvConversationStore } from '../../src/conversation/keyv-conversation-store.js';
+import {
+  createConversationStore,
+  KeyvConversationStore,
+} from '../../src/conversation/keyv-conversation-store.js';
 import { RecordingReplyChannel } from '../fakes/recording-reply-channel.js';
 import { ScriptedModel } from '../fakes/scripted-model.js';
 import { chatMessage, gate, managerConfig, messageEvent, recordingLogger, until } from './helpers.js';
@@ -118,4 +121,34 @@ describe('in-flight turns (what a process killed mid-answer leaves)', () => {
     expect((await a.load('c'))[1]?.interrupted).toBeUndefined();
     await manager.stop();
   });
+
+  const redisUrl = process.env.GLIMPSE_TEST_REDIS_URL;
+  (redisUrl ? it : it.skip)(
+    "on Redis: another replica's record waits for its lease, then is recovered once",
+    async () => {
+      let now = Date.now();
+      const open = () =>
+        createConversationStore(
+          { sqlitePath: '', redisUrl, historyTtlSeconds: 60 },
+          recordingLogger().logger,
+          {
+            now: () => now,
+            inFlightLeaseMs: 60_000,
+          },
+        );
+      const [a, b] = [await open(), await open()];
+      const id = `slack:T${Date.now()}:C1:inflight`;
+      try {
+        await a.saveInFlight(id, { turnId: 'q2', turns: [question, partial] });
+        expect(await b.load(id)).toEqual([]);
+        now += 61_000;
+        expect((await b.load(id)).map((t) => t.interrupted ?? false)).toEqual([false, true]);
+        expect(await a.load(id)).toHaveLength(2);
+      } finally {
+        await a.reset(id);
+        await a.close();
+        await b.close();
+      }
+    },
+  );
 });
