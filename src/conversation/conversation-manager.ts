@@ -34,6 +34,7 @@ import { FairScheduler } from './fair-scheduler.js';
 import { RateLimiter } from './rate-limiter.js';
 import { type StreamOutcome, toReplyParts } from './reply-stream.js';
 import { TurnCheckpoint } from './turn-checkpoint.js';
+import type { TurnTicket } from './turn-ticket.js';
 
 /** The parts of `Config` the manager reads (a whole `Config` will do). */
 export type ConversationManagerConfig = Pick<Config, 'generation' | 'images' | 'scheduler'> & {
@@ -75,6 +76,12 @@ interface ActiveTurn {
   finished: Promise<void>;
   /** set when the scheduler starts it */
   started: boolean;
+  /** the conversation whose turn queue the turn waits in (a reply chain's, else its own) */
+  lane: string;
+  /** its place in that queue (shared by every replica on the store) */
+  ticket: TurnTicket;
+  /** set when the ticket could not be acquired */
+  ticketError?: unknown;
 }
 
 const defaultCaptions: CaptionSettings = {
@@ -91,8 +98,10 @@ const defaultCaptions: CaptionSettings = {
  * - `handle` resolves as soon as an event is accepted or refused; `done` follows when the turn is
  *   stored. The author's rate limit and the queue are checked before any image is downloaded;
  *   accepted images are downloaded at once, while the turn waits
- * - one turn at a time per conversation, in order; at most `scheduler.concurrency` turns overall,
- *   fair across conversations (`FairScheduler`); a bounded queue (`busy` reply when full)
+ * - one turn at a time per conversation, in order — across every replica sharing the store: a turn
+ *   takes a ticket in the conversation's queue (`ConversationStore.queueTurn`) when accepted and
+ *   reads and writes the history only while it holds it; at most `scheduler.concurrency` turns
+ *   overall, fair across conversations (`FairScheduler`); a bounded queue (`busy` reply when full)
  * - a reply to a known message continues its conversation; a reply to an earlier turn branches
  * - `message-deleted` cancels the turn, waiting or running; `message-edited` cancels it and answers
  *   the new text; an answer cut off is stored as far as it was shown, marked `interrupted`
@@ -251,9 +260,22 @@ export class ConversationManager implements ChatEventHandler {
       );
     }
 
+    const lane = await this.laneOf(message, event.continuesFrom, log);
+    let ticket: TurnTicket;
+    try {
+      ticket = await this.store.queueTurn(lane);
+    } catch (error) {
+      this.limiter.refund(userKey);
+      const glimpseError = toGlimpseError(error, 'glimpse_store_failed');
+      log.error({ err: glimpseError, code: glimpseError.code }, 'could not queue the turn');
+      return this.refuse(glimpseError.code, reply, storeFailedReply, 'warning', log);
+    }
+
     const controller = new AbortController();
     let finish!: () => void;
     const turn: ActiveTurn = {
+      lane,
+      ticket,
       message,
       reply,
       controller,
@@ -266,15 +288,17 @@ export class ConversationManager implements ChatEventHandler {
       }),
       started: false,
     };
+    // the turn waits for its ticket without holding a model slot: a slot never waits on another
+    // replica, so replicas cannot deadlock on each other's conversations
+    const ready = ticket.acquire(controller.signal).catch((error: unknown) => {
+      turn.ticketError = error;
+    });
     let task: ReturnType<FairScheduler['schedule']>;
     try {
-      task = this.scheduler.schedule(
-        message.conversationId,
-        () => this.runTurn(turn, log),
-        controller.signal,
-      );
+      task = this.scheduler.schedule(lane, () => this.runTurn(turn, log), controller.signal, ready);
     } catch (error) {
       controller.abort();
+      void ticket.release();
       if (error instanceof GlimpseError && error.code === 'glimpse_busy') {
         this.limiter.refund(userKey);
         log.warn({ code: error.code }, 'queue full; turn refused');
@@ -291,11 +315,31 @@ export class ConversationManager implements ChatEventHandler {
           log.info({ code: 'glimpse_aborted' }, 'turn cancelled before it started');
       } finally {
         waiting.stop();
+        await ticket.release();
         if (this.turns.get(key) === turn) this.turns.delete(key);
         finish();
       }
     })();
     return { status: 'accepted', done };
+  }
+
+  /**
+   * The conversation whose turns this message queues behind: for a reply to a linked message, that
+   * message's conversation (the turn may continue it), else the message's own.
+   */
+  private async laneOf(
+    message: ChatMessage,
+    continuesFrom: string | undefined,
+    log: Logger,
+  ): Promise<string> {
+    if (continuesFrom === undefined) return message.conversationId;
+    try {
+      const link = await this.store.findMessage(`${message.platform}:${continuesFrom}`);
+      return link?.conversationId ?? message.conversationId;
+    } catch (error) {
+      log.warn({ err: error, code: 'glimpse_store_failed' }, 'could not look up the replied-to message');
+      return message.conversationId;
+    }
   }
 
   /** whether a conversation has history (false when the store cannot say) */
@@ -313,11 +357,11 @@ export class ConversationManager implements ChatEventHandler {
 
   /** tells the channel the turn waits (typing, queue position) until it starts */
   private announceWaiting(turn: ActiveTurn, log: Logger): { stop(): void } {
-    const { reply, message } = turn;
+    const { reply } = turn;
     if (!reply.waiting || turn.started) return { stop: () => undefined };
     const tell = () => {
       if (turn.started) return;
-      void this.sendWaiting(reply, this.scheduler.positionOf(message.conversationId) ?? 0, log);
+      void this.sendWaiting(reply, this.scheduler.positionOf(turn.lane) ?? 0, log);
     };
     tell();
     const timer = setInterval(tell, this.waitingRefreshMs);
@@ -339,6 +383,13 @@ export class ConversationManager implements ChatEventHandler {
     const signal = controller.signal;
     if (signal.aborted) return;
     const started = Date.now();
+    if (turn.ticketError !== undefined) {
+      const glimpseError = toGlimpseError(turn.ticketError, 'glimpse_store_failed');
+      if (glimpseError.code === 'glimpse_aborted') return;
+      log.error({ err: glimpseError, code: glimpseError.code }, 'could not take the conversation’s turn');
+      this.limiter.refund(`${message.platform}:${message.author.id}`);
+      return this.notify(reply, storeFailedReply, 'error', log);
+    }
 
     const downloaded = await turn.downloads;
     const failed = downloaded.filter(
@@ -440,6 +491,15 @@ export class ConversationManager implements ChatEventHandler {
 
     if ((this.epochs.get(message.conversationId) ?? 0) !== turn.epoch) {
       log.info('conversation was reset during the turn; not storing it');
+      await checkpoint.end();
+      return;
+    }
+    if (turn.ticket.lost.aborted) {
+      // another turn of this conversation may be writing now: storing ours could overwrite it
+      log.error(
+        { code: 'glimpse_store_failed', conversationId },
+        'lost the conversation’s turn while answering; this turn is not stored',
+      );
       await checkpoint.end();
       return;
     }
@@ -582,7 +642,7 @@ export class ConversationManager implements ChatEventHandler {
             turn.controller.abort(abortReason('reset'));
         }
         try {
-          await this.store.reset(event.conversationId);
+          await this.resetInTurn(event.conversationId, log);
         } catch (error) {
           const glimpseError = toGlimpseError(error, 'glimpse_store_failed');
           log.error({ err: glimpseError, code: glimpseError.code }, 'reset failed');
@@ -591,6 +651,26 @@ export class ConversationManager implements ChatEventHandler {
         log.info('conversation reset');
         return this.notify(event.reply, resetReply, 'info', log);
       }
+    }
+  }
+
+  /**
+   * Forgets a conversation in its turn: after the turns queued before it (here they were just
+   * cancelled; another replica's finishes first), so no earlier turn is stored after the reset.
+   * Waits at most `resetWaitMs`; then resets anyway.
+   */
+  private async resetInTurn(conversationId: string, log: Logger): Promise<void> {
+    const ticket = await this.store.queueTurn(conversationId);
+    try {
+      await ticket.acquire(AbortSignal.timeout(resetWaitMs)).catch((error: unknown) => {
+        log.warn(
+          { err: error, code: 'glimpse_store_failed' },
+          'reset did not get its turn in time; resetting now',
+        );
+      });
+      await this.store.reset(conversationId);
+    } finally {
+      await ticket.release();
     }
   }
 
@@ -691,6 +771,9 @@ export class ConversationManager implements ChatEventHandler {
     }
   }
 }
+
+/** how long a reset waits for the turns queued before it */
+const resetWaitMs = 30_000;
 
 const turnKey = (conversationId: string, messageId: string) => `${conversationId}\u0000${messageId}`;
 

@@ -1,4 +1,5 @@
 import type { ChatAuthor, ImagePart } from '../messages.js';
+import type { TurnTicket } from './turn-ticket.js';
 
 /** A reference to an image kept once in the store, content-addressed by sha256. */
 export interface ImageRef {
@@ -66,11 +67,17 @@ export interface ConversationStore {
    * Keeps (replaces) the record of a turn being answered. While this process holds it, it is not
    * history; once the process is gone (a crash, kill -9) the next `load` of the conversation moves
    * it into the history as the interrupted turn it is — at once where one process owns the store
-   * (SQLite), after its lease (1 min, renewed by each save) where replicas share it (Redis).
+   * (SQLite), after its lease (15 s, renewed by each save and every 5 s) where replicas share it (Redis).
    */
   saveInFlight(conversationId: string, turn: InFlightTurn): Promise<void>;
   /** the turn is over (stored, or not to be kept): forgets its in-flight record */
   clearInFlight(conversationId: string, turnId: string): Promise<void>;
+  /**
+   * A place in `conversationId`'s queue of turns, behind every ticket taken before, by any manager
+   * sharing this store (Redis: across replicas; SQLite: within the one process that owns the file).
+   * The turn holding it is the only one that reads and appends that conversation.
+   */
+  queueTurn(conversationId: string): Promise<TurnTicket>;
   /** where a platform message belongs, if it was linked and has not expired */
   findMessage(messageKey: string): Promise<MessageLink | undefined>;
   close(): Promise<void>;

@@ -20,6 +20,8 @@ interface Job {
   signal: AbortSignal | undefined;
   resolve: (outcome: TaskOutcome) => void;
   onAbort: () => void;
+  /** false until the task's `ready` promise settled */
+  ready: boolean;
 }
 
 interface Lane {
@@ -64,8 +66,15 @@ export class FairScheduler {
   /**
    * Queues `run` under `key`. An abort of `signal` while it waits removes it (`cancelled`); once it
    * runs, `run` itself must honour the signal. Throws `glimpse_busy` when the queue is full.
+   * With `ready`, the task waits (counted, in its place) until that settles without holding a slot,
+   * so waiting on something outside (another replica's turn) never blocks other keys' tasks.
    */
-  schedule(key: string, run: () => Promise<void>, signal?: AbortSignal): ScheduledTask {
+  schedule(
+    key: string,
+    run: () => Promise<void>,
+    signal?: AbortSignal,
+    ready?: Promise<unknown>,
+  ): ScheduledTask {
     if (this.full) {
       throw new GlimpseError('glimpse_busy', 'the queue is full', {
         userMessage: "I'm busy right now — please try again shortly.",
@@ -80,7 +89,21 @@ export class FairScheduler {
       resolve('cancelled');
       return { finished };
     }
-    const job: Job = { key, run, signal, resolve, onAbort: () => this.cancel(job) };
+    const job: Job = {
+      key,
+      run,
+      signal,
+      resolve,
+      onAbort: () => this.cancel(job),
+      ready: ready === undefined,
+    };
+    if (ready !== undefined) {
+      const settle = () => {
+        job.ready = true;
+        this.pump();
+      };
+      ready.then(settle, settle);
+    }
     let lane = this.lanes.get(key);
     if (!lane) {
       lane = { waiting: [], running: false, servedAt: this.tick - 0.5, order: this.arrivals++ };
@@ -136,7 +159,7 @@ export class FairScheduler {
 
   private pump(): void {
     while (this.running < this.options.concurrency) {
-      const lane = this.order().find((candidate) => !candidate.running);
+      const lane = this.order().find((candidate) => !candidate.running && candidate.waiting[0]?.ready);
       if (!lane) return;
       const job = lane.waiting.shift()!;
       this.waitingCount--;

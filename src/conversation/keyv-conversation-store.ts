@@ -14,7 +14,9 @@ import type {
   InFlightTurn,
   MessageLink,
 } from './conversation-store.js';
+import { type RedisScripting, RedisTurnQueue } from './redis-turn-queue.js';
 import { SqliteKeyvStore } from './sqlite-keyv-store.js';
+import { LocalTurnQueue, type TurnTicket } from './turn-ticket.js';
 
 export interface KeyvConversationStoreOptions {
   /** how long a conversation and an image live after their last write (seconds) */
@@ -25,12 +27,15 @@ export interface KeyvConversationStoreOptions {
   /** the clock, for TTL decisions (tests) */
   now?: () => number;
   /**
-   * how long another process's in-flight turn counts as alive without a save (ms, default 60 000);
+   * how long another process's in-flight turn counts as alive without a save (ms, default 15 000,
+   * as long as a turn ticket lives without its heartbeat);
    * only where processes share the backend (Redis): a SQLite file has one process
    */
   inFlightLeaseMs?: number;
   /** whether other processes share the backend (default: Redis yes, anything else no) */
   shared?: boolean;
+  /** Redis: how long a turn ticket lives without its heartbeat (ms, default 15000) */
+  turnTicketTtlMs?: number;
 }
 
 export interface ConversationStoreConfig {
@@ -105,8 +110,9 @@ const messageLinkSchema = z.object({ conversationId: z.string(), anchor: z.strin
  *   to them. Turns hold `ImageRef`s only. Reuse (`putImage` again, or `getImage` for a request)
  *   refreshes the TTL once less than half of it is left.
  *
- * Appends to one conversation are serialized in this process; the manager also runs one turn at a
- * time per conversation, so a read-modify-write never races with itself here.
+ * Appends to one conversation are serialized in this process, and the manager runs a conversation's
+ * turns one at a time through `queueTurn` (across replicas on Redis), so a turn's read-modify-write
+ * never races with another turn's.
  */
 export class KeyvConversationStore implements ConversationStore {
   private readonly ttlMs: number;
@@ -120,6 +126,7 @@ export class KeyvConversationStore implements ConversationStore {
   private readonly holding = new Set<string>();
   private readonly leaseMs: number;
   private readonly shared: boolean;
+  private readonly turnQueue: LocalTurnQueue | RedisTurnQueue;
   private closed = false;
   private sweepTimer: NodeJS.Timeout | undefined;
 
@@ -131,8 +138,17 @@ export class KeyvConversationStore implements ConversationStore {
     this.maxTurns = options.maxTurns ?? 200;
     this.logger = options.logger;
     this.now = options.now ?? (() => Date.now());
-    this.leaseMs = options.inFlightLeaseMs ?? 60_000;
+    this.leaseMs = options.inFlightLeaseMs ?? 15_000;
     this.shared = options.shared ?? keyv.store instanceof KeyvRedis;
+    const store = this.keyv.store as unknown;
+    this.turnQueue =
+      store instanceof KeyvRedis
+        ? new RedisTurnQueue({
+            prefix: `${this.keyv.namespace ?? 'glimpse'}::`,
+            client: async () => (await store.getClient()) as unknown as RedisScripting,
+            ...(options.turnTicketTtlMs !== undefined ? { ticketTtlMs: options.turnTicketTtlMs } : {}),
+          })
+        : new LocalTurnQueue();
     this.keyv.throwOnErrors = true;
     // keyv also emits what it throws; without a listener an 'error' event would crash the process
     this.keyv.on('error', (error: unknown) => {
@@ -282,6 +298,11 @@ export class KeyvConversationStore implements ConversationStore {
     });
   }
 
+  async queueTurn(conversationId: string): Promise<TurnTicket> {
+    if (this.closed) throw new GlimpseError('glimpse_store_failed', 'store is closed (queue turn)');
+    return this.turnQueue.take(conversationId);
+  }
+
   async findMessage(key: string): Promise<MessageLink | undefined> {
     const value = await this.attempt('read message link', () => this.keyv.get(messageKey(key)));
     const parsed = messageLinkSchema.safeParse(value);
@@ -313,6 +334,7 @@ export class KeyvConversationStore implements ConversationStore {
     if (this.closed) return;
     this.closed = true;
     clearInterval(this.sweepTimer);
+    if (this.turnQueue instanceof RedisTurnQueue) await this.turnQueue.close();
     await Promise.allSettled([...this.locks.values()]);
     await this.keyv.disconnect();
   }
@@ -435,7 +457,7 @@ export class KeyvConversationStore implements ConversationStore {
 export async function createConversationStore(
   config: ConversationStoreConfig,
   logger: Logger,
-  options: { maxTurns?: number; now?: () => number; inFlightLeaseMs?: number } = {},
+  options: { maxTurns?: number; now?: () => number; inFlightLeaseMs?: number; turnTicketTtlMs?: number } = {},
 ): Promise<KeyvConversationStore> {
   const storeOptions = { historyTtlSeconds: config.historyTtlSeconds, logger, ...options };
   if (config.redisUrl) {

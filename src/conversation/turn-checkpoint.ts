@@ -10,7 +10,7 @@ export interface TurnCheckpointOptions {
   log: Logger;
   /** the least time between two saves while text streams (ms, default 250) */
   minIntervalMs?: number;
-  /** saves at least this often, text or not, to renew the store's lease (ms, default 20 000) */
+  /** saves at least this often, text or not, to renew the store's lease (ms, default 5000) */
   heartbeatMs?: number;
 }
 
@@ -40,7 +40,7 @@ export class TurnCheckpoint {
     this.heartbeat = setInterval(() => {
       this.version++;
       this.schedule();
-    }, options.heartbeatMs ?? 20_000);
+    }, options.heartbeatMs ?? 5_000);
     this.heartbeat.unref();
     this.version++;
     this.schedule();

@@ -431,6 +431,7 @@ describe('ConversationManager', () => {
       claimEvent: (key, ttl) => store.claimEvent(key, ttl),
       saveInFlight: (id, turn) => store.saveInFlight(id, turn),
       clearInFlight: (id, turnId) => store.clearInFlight(id, turnId),
+      queueTurn: (id) => store.queueTurn(id),
       close: () => store.close(),
     };
     const { model, manager, lines } = setup({ store: failing });
@@ -488,10 +489,12 @@ describe('ConversationManager', () => {
       const reply = new RecordingReplyChannel();
       const running = handled(manager, messageEvent(chatMessage('a', 'm1', 'one'), reply));
       await until(() => model.calls.length === 1, 'm1 running');
-      const waiting = [
-        handled(manager, messageEvent(chatMessage('b', 'm2', 'two'), reply)),
-        handled(manager, messageEvent(chatMessage('c', 'm3', 'three'), reply)),
-      ];
+      const accepted = await Promise.all([
+        manager.handle(messageEvent(chatMessage('b', 'm2', 'two'), reply)),
+        manager.handle(messageEvent(chatMessage('c', 'm3', 'three'), reply)),
+      ]);
+      expect(accepted.map((result) => result.status)).toEqual(['accepted', 'accepted']);
+      const waiting = accepted.map((result) => result.done);
       const status = new RecordingReplyChannel();
       await handled(manager, command('status', status, 'c'));
       await handled(manager, command('status', status, 'a'));

@@ -64,6 +64,47 @@ export function describeStoreContract(
       expect(await subject.store.claimEvent(`${key}-other`, 60)).toBe(true);
     });
 
+    it("hands a conversation's turn to its tickets one at a time, in the order they were taken", async () => {
+      const id = conversationId('turns');
+      const tickets = [];
+      for (let i = 0; i < 4; i++) tickets.push(await subject.store.queueTurn(id));
+      const order: number[] = [];
+      const acquired = tickets.map((ticket, index) => ticket.acquire().then(() => order.push(index)));
+      await acquired[0];
+      await new Promise((resolve) => setTimeout(resolve, 50));
+      expect(order).toEqual([0]);
+      // a waiting ticket given up does not hold the others back, and its wait ends
+      await tickets[2]!.release();
+      await expect(acquired[2]).rejects.toMatchObject({ code: 'glimpse_aborted' });
+      await tickets[0]!.release();
+      await acquired[1];
+      expect(order).toEqual([0, 1]);
+      await tickets[1]!.release();
+      await acquired[3];
+      expect(order).toEqual([0, 1, 3]);
+      await tickets[3]!.release();
+      // other conversations never wait on this one
+      const other = await subject.store.queueTurn(conversationId('other'));
+      await other.acquire();
+      await other.release();
+    });
+
+    it('stops waiting for a turn when the signal aborts', async () => {
+      const id = conversationId('abort');
+      const first = await subject.store.queueTurn(id);
+      await first.acquire();
+      const second = await subject.store.queueTurn(id);
+      const controller = new AbortController();
+      const waiting = second.acquire(controller.signal);
+      controller.abort();
+      await expect(waiting).rejects.toMatchObject({ code: 'glimpse_aborted' });
+      await second.release();
+      await first.release();
+      const third = await subject.store.queueTurn(id);
+      await third.acquire();
+      await third.release();
+    });
+
     it('loads an unknown conversation as empty', async () => {
       expect(await subject.store.load(conversationId('none'))).toEqual([]);
     });

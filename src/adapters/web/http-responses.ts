@@ -37,7 +37,10 @@ export function sendError(response: ServerResponse, error: WebRequestError): voi
     response,
     error.status,
     { error: { code: error.code, message: error.userMessage } },
-    // A refused upload may still be arriving; do not reuse the connection for the next request.
-    error.status === 413 ? { connection: 'close' } : {},
+    {
+      // A refused upload may still be arriving; do not reuse the connection for the next request.
+      ...(error.status === 413 ? { connection: 'close' } : {}),
+      ...(error.retryAfterSeconds !== undefined ? { 'retry-after': String(error.retryAfterSeconds) } : {}),
+    },
   );
 }

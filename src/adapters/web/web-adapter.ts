@@ -1,6 +1,7 @@
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import type { ChatEventHandler } from '../../conversation/chat-event.js';
+import { RateLimiter } from '../../conversation/rate-limiter.js';
 import { GlimpseError } from '../../errors.js';
 import type { ImageLimits } from '../../ingest/image-ingest.js';
 import type { Logger } from '../../logger.js';
@@ -23,9 +24,14 @@ export interface WebAdapterOptions {
   maxTextChars?: number;
   /** how often an idle event stream gets a `: ping` comment */
   heartbeatMs?: number;
+  /** chats kept at once (default 256); the least recently used idle one makes room */
   maxSessions?: number;
   /** a tab that has gone away is forgotten after this long */
   sessionIdleMs?: number;
+  /** new chats per client address and minute (default 30) */
+  sessionsPerMinute?: number;
+  /** event streams open at once over every chat (default 512) */
+  maxStreams?: number;
 }
 
 /**
@@ -75,6 +81,8 @@ export class WebAdapter implements ChatAdapter {
       heartbeatMs: this.options.heartbeatMs ?? 15_000,
       title: this.options.title ?? 'Glimpse',
       isStopping: () => this.stopping,
+      sessionLimiter: new RateLimiter({ limit: this.options.sessionsPerMinute ?? 30, windowMs: 60_000 }),
+      maxStreams: this.options.maxStreams ?? 512,
     });
     const server = createServer((request, response) => void routes(request, response));
     server.headersTimeout = 20_000;

@@ -7,6 +7,8 @@ export class WebRequestError extends Error {
     readonly code: string,
     readonly userMessage: string,
     readonly details: Record<string, unknown> = {},
+    /** sent as `Retry-After` (429, 503) */
+    readonly retryAfterSeconds?: number,
   ) {
     super(userMessage);
     this.name = 'WebRequestError';

@@ -1,6 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { ChatEvent, ChatEventHandler } from '../../conversation/chat-event.js';
+import type { RateLimiter } from '../../conversation/rate-limiter.js';
 import { toGlimpseError } from '../../errors.js';
 import { type ImageLimits, ingestImage } from '../../ingest/image-ingest.js';
 import type { Logger } from '../../logger.js';
@@ -28,6 +29,10 @@ export interface WebRoutesContext {
   /** shown in the page's header, e.g. the model's name */
   title: string;
   isStopping: () => boolean;
+  /** new chats per client address and minute */
+  sessionLimiter: RateLimiter;
+  /** event streams open at once, over every chat */
+  maxStreams: number;
 }
 
 type Route = (request: IncomingMessage, response: ServerResponse, params: string[]) => Promise<void>;
@@ -99,8 +104,26 @@ export function createWebRoutes(context: WebRoutesContext) {
     return session;
   };
 
+  let openStreams = 0;
+
   const createSession: Route = async (request, response) => {
     request.resume();
+    const client = request.socket.remoteAddress ?? 'unknown';
+    const decision = context.sessionLimiter.take(client);
+    if (!decision.allowed) {
+      const retryAfterSeconds = Math.ceil(decision.retryAfterMs / 1000);
+      logger.warn(
+        { code: 'glimpse_rate_limited', client, retryAfterSeconds },
+        'too many new chats from one client',
+      );
+      throw new WebRequestError(
+        429,
+        'glimpse_rate_limited',
+        `Too many new chats; try again in ${retryAfterSeconds} s.`,
+        {},
+        retryAfterSeconds,
+      );
+    }
     const session = sessions.create();
     if (!session) {
       throw new WebRequestError(503, 'glimpse_busy', 'Too many open chats; close a tab and try again.');
@@ -121,7 +144,21 @@ export function createWebRoutes(context: WebRoutesContext) {
 
   const openEvents: Route = async (request, response, [id]) => {
     const session = requireSession(id);
+    if (openStreams >= context.maxStreams) {
+      logger.warn({ code: 'glimpse_busy', openStreams }, 'too many event streams open');
+      throw new WebRequestError(
+        503,
+        'glimpse_busy',
+        'Too many open chats; close a tab and try again.',
+        {},
+        5,
+      );
+    }
     const connection = new SseConnection(response, { heartbeatMs: context.heartbeatMs });
+    openStreams++;
+    connection.onClose(() => {
+      openStreams--;
+    });
     connection.send('ready', { sessionId: session.id, conversationId: session.conversationId });
     session.subscribe(connection, () => {
       if (!context.isStopping()) cancelTurns(session, 'browser disconnected');

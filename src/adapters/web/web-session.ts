@@ -14,7 +14,13 @@ export class WebSession {
 
   constructor(
     readonly id: string,
-    private readonly options: { maxBacklog: number; maxPending: number; now: () => number },
+    private readonly options: {
+      maxBacklog: number;
+      maxPending: number;
+      /** event streams open on the chat at once; a new one closes the oldest (default 4) */
+      maxStreams?: number;
+      now: () => number;
+    },
   ) {
     this.conversationId = `web:local:${id}`;
     this.lastActiveAt = options.now();
@@ -45,7 +51,13 @@ export class WebSession {
 
   /** Attaches a stream, replays the backlog into it, and calls `onEmpty` when the last one closes. */
   subscribe(connection: SseConnection, onEmpty: () => void): void {
+    // a reconnecting tab opens a new stream before the old one is seen to close: keep the newest
+    const oldest =
+      this.subscribers.size >= (this.options.maxStreams ?? 4)
+        ? this.subscribers.values().next().value
+        : undefined;
     this.subscribers.add(connection);
+    oldest?.close();
     this.touch();
     for (const frame of this.backlog.splice(0)) connection.writeFrame(frame);
     connection.onClose(() => {
