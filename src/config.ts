@@ -421,3 +421,25 @@ export function loadConfig(env: Record<string, string | undefined>): Config {
 export function loadConfigFromProcess(cwd = process.cwd()): Config {
   return loadConfig({ ...readDotenv(`${cwd}/.env`), ...process.env });
 }
+
+/** The secret values in a configuration (tokens, keys, the Redis URL and its password), for `createLogger({secrets})`. */
+export function secretValues(config: Config): string[] {
+  const values: (string | undefined)[] = [
+    config.discord?.token,
+    config.slack?.botToken,
+    config.slack?.appToken,
+    config.slack?.signingSecret,
+    config.model.provider === 'remote' ? config.model.apiKey : undefined,
+  ];
+  const redis = config.store.redisUrl;
+  if (redis) {
+    values.push(redis);
+    try {
+      const url = new URL(redis);
+      values.push(decodeURIComponent(url.password), url.password);
+    } catch {
+      // validated at load; nothing more to find
+    }
+  }
+  return values.filter((value): value is string => typeof value === 'string' && value !== '');
+}

@@ -1,7 +1,7 @@
 import { readFile } from 'node:fs/promises';
 import { dirname, resolve } from 'node:path';
 import { type CliCommand, parseCommandArgs, UsageError } from '../cli.js';
-import type { Config } from '../config.js';
+import { type Config, secretValues } from '../config.js';
 import { GlimpseError } from '../errors.js';
 import { createLogger } from '../logger.js';
 import type { ImagePart, TextPart } from '../messages.js';
@@ -111,6 +111,7 @@ export const askCommand: CliCommand = {
 
     const logger = createLogger({
       ...config.log,
+      secrets: secretValues(config),
       level: values.json ? 'warn' : config.log.level === 'info' ? 'warn' : config.log.level,
     });
     const model = await createModel(config, logger);

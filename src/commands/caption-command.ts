@@ -1,4 +1,5 @@
 import { type CliCommand, parseCommandArgs, UsageError } from '../cli.js';
+import { secretValues } from '../config.js';
 import { defaultCaptionPrompt } from '../conversation/caption-prompt.js';
 import { GlimpseError } from '../errors.js';
 import { createLogger } from '../logger.js';
@@ -38,6 +39,7 @@ export const captionCommand: CliCommand = {
     const images = await Promise.all(positionals.map((path) => readImageFile(path, config)));
     const logger = createLogger({
       ...config.log,
+      secrets: secretValues(config),
       level: config.log.level === 'info' ? 'warn' : config.log.level,
     });
     const model = await createModel(config, logger);

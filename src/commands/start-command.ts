@@ -1,4 +1,5 @@
 import { type CliCommand, parseCommandArgs, UsageError } from '../cli.js';
+import { secretValues } from '../config.js';
 import { createLogger } from '../logger.js';
 import { startApp } from '../main.js';
 
@@ -10,7 +11,7 @@ export const startCommand: CliCommand = {
     const { positionals } = parseCommandArgs(args, {});
     if (positionals.length > 0) throw new UsageError(`unexpected argument '${positionals[0]}'`);
     const config = io.loadConfig();
-    const logger = createLogger(config.log);
+    const logger = createLogger({ ...config.log, secrets: secretValues(config) });
     const app = await startApp(config, logger);
     await new Promise<void>((resolve) => {
       const onSignal = (signal: NodeJS.Signals) => {

@@ -33,6 +33,7 @@ import type { ConversationStore, ConversationTurn, StoredPart } from './conversa
 import { FairScheduler } from './fair-scheduler.js';
 import { RateLimiter } from './rate-limiter.js';
 import { type StreamOutcome, toReplyParts } from './reply-stream.js';
+import { TurnCheckpoint } from './turn-checkpoint.js';
 import type { TurnTicket } from './turn-ticket.js';
 
 /** The parts of `Config` the manager reads (a whole `Config` will do). */
@@ -462,11 +463,20 @@ export class ConversationManager implements ChatEventHandler {
     }
     if (signal.aborted) return;
 
+    const userTurn: ConversationTurn = {
+      role: 'user',
+      parts: userParts,
+      messageId: message.messageId,
+      author: message.author,
+      createdAt: (message.createdAt ?? new Date(started)).toISOString(),
+    };
+    // saved as it streams, so that a process killed mid-answer leaves the turn, interrupted
+    const checkpoint = new TurnCheckpoint({ store: this.store, conversationId, question: userTurn, log });
     const outcome: StreamOutcome = { interrupted: false, text: '' };
     let rendered: RenderedReply;
     try {
       rendered = await reply.render(
-        toReplyParts(this.model.stream(request, signal), { warnings, signal, outcome }),
+        checkpoint.track(toReplyParts(this.model.stream(request, signal), { warnings, signal, outcome })),
       );
     } catch (error) {
       // the platform stopped showing it: keep what it says was seen, else nothing
@@ -481,6 +491,7 @@ export class ConversationManager implements ChatEventHandler {
 
     if ((this.epochs.get(message.conversationId) ?? 0) !== turn.epoch) {
       log.info('conversation was reset during the turn; not storing it');
+      await checkpoint.end();
       return;
     }
     if (turn.ticket.lost.aborted) {
@@ -489,16 +500,10 @@ export class ConversationManager implements ChatEventHandler {
         { code: 'glimpse_store_failed', conversationId },
         'lost the conversation’s turn while answering; this turn is not stored',
       );
+      await checkpoint.end();
       return;
     }
     const createdAt = new Date().toISOString();
-    const userTurn: ConversationTurn = {
-      role: 'user',
-      parts: userParts,
-      messageId: message.messageId,
-      author: message.author,
-      createdAt: (message.createdAt ?? new Date(started)).toISOString(),
-    };
     const assistantTurn: ConversationTurn = {
       role: 'assistant',
       parts: [{ type: 'text', text: rendered.shownText }],
@@ -520,6 +525,8 @@ export class ConversationManager implements ChatEventHandler {
       log.error({ err: glimpseError, code: glimpseError.code }, 'could not store the turn');
       await this.notify(reply, storeFailedReply, 'error', log);
       return;
+    } finally {
+      await checkpoint.end();
     }
     log.info(
       {

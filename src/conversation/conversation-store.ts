@@ -24,6 +24,17 @@ export interface ConversationTurn {
   createdAt: string;
 }
 
+/**
+ * A turn being answered, kept while it streams so that a process killed mid-answer leaves it in
+ * the history: the question and the answer so far, marked `interrupted`.
+ */
+export interface InFlightTurn {
+  /** the turn's key within its conversation (the question's message id) */
+  turnId: string;
+  /** the question, then the answer so far (`interrupted: true`) */
+  turns: ConversationTurn[];
+}
+
 /** A platform message's place in a conversation: the conversation and its turn's `messageId`. */
 export interface MessageLink {
   conversationId: string;
@@ -52,6 +63,15 @@ export interface ConversationStore {
    * (Redis `SET NX`, atomic; SQLite is one process's).
    */
   claimEvent(eventKey: string, ttlSeconds: number): Promise<boolean>;
+  /**
+   * Keeps (replaces) the record of a turn being answered. While this process holds it, it is not
+   * history; once the process is gone (a crash, kill -9) the next `load` of the conversation moves
+   * it into the history as the interrupted turn it is — at once where one process owns the store
+   * (SQLite), after its lease (15 s, renewed by each save and every 5 s) where replicas share it (Redis).
+   */
+  saveInFlight(conversationId: string, turn: InFlightTurn): Promise<void>;
+  /** the turn is over (stored, or not to be kept): forgets its in-flight record */
+  clearInFlight(conversationId: string, turnId: string): Promise<void>;
   /**
    * A place in `conversationId`'s queue of turns, behind every ticket taken before, by any manager
    * sharing this store (Redis: across replicas; SQLite: within the one process that owns the file).

@@ -1,4 +1,4 @@
-import { createHash } from 'node:crypto';
+import { createHash, randomUUID } from 'node:crypto';
 import { mkdirSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
 import KeyvRedis, { createKeyv as createRedisKeyv } from '@keyv/redis';
@@ -7,7 +7,13 @@ import { z } from 'zod';
 import { GlimpseError } from '../errors.js';
 import type { Logger } from '../logger.js';
 import type { ImagePart } from '../messages.js';
-import type { ConversationStore, ConversationTurn, ImageRef, MessageLink } from './conversation-store.js';
+import type {
+  ConversationStore,
+  ConversationTurn,
+  ImageRef,
+  InFlightTurn,
+  MessageLink,
+} from './conversation-store.js';
 import { type RedisScripting, RedisTurnQueue } from './redis-turn-queue.js';
 import { SqliteKeyvStore } from './sqlite-keyv-store.js';
 import { LocalTurnQueue, type TurnTicket } from './turn-ticket.js';
@@ -20,6 +26,14 @@ export interface KeyvConversationStoreOptions {
   logger: Logger;
   /** the clock, for TTL decisions (tests) */
   now?: () => number;
+  /**
+   * how long another process's in-flight turn counts as alive without a save (ms, default 15 000,
+   * as long as a turn ticket lives without its heartbeat);
+   * only where processes share the backend (Redis): a SQLite file has one process
+   */
+  inFlightLeaseMs?: number;
+  /** whether other processes share the backend (default: Redis yes, anything else no) */
+  shared?: boolean;
   /** Redis: how long a turn ticket lives without its heartbeat (ms, default 15000) */
   turnTicketTtlMs?: number;
 }
@@ -66,7 +80,17 @@ interface ImageRecord {
   data: string;
 }
 
+/** The turns being answered in a conversation, each held by one process (`owner`) until `leaseUntil`. */
+const inFlightSchema = z.object({
+  v: z.literal(1),
+  entries: z.array(
+    z.object({ turnId: z.string(), owner: z.string(), leaseUntil: z.number(), turns: z.array(turnSchema) }),
+  ),
+});
+type InFlightRecord = z.infer<typeof inFlightSchema>;
+
 const conversationKey = (conversationId: string) => `conv:${conversationId}`;
+const inFlightKey = (conversationId: string) => `live:${conversationId}`;
 const imageKey = (sha256: string) => `img:${sha256}`;
 const messageKey = (key: string) => `msg:${key}`;
 const messageLinkSchema = z.object({ conversationId: z.string(), anchor: z.string() });
@@ -79,6 +103,9 @@ const messageLinkSchema = z.object({ conversationId: z.string(), anchor: z.strin
  *   workspace, channel and thread (`slack:T1:C1:1700.1`). An append rewrites the record in one
  *   `set` — one SQLite upsert statement (rollback journal) or one Redis `SET` — so a crash at any
  *   point leaves either the previous record or the new one, never half a turn.
+ * - `live:<conversationId>` → the turns being answered (`saveInFlight`): the question and the
+ *   answer so far, with the process holding each. A dead process's entry is moved into `conv:` by
+ *   the next load (idempotent: a turn already there is not added twice).
  * - `img:<sha256>` → the bytes (base64) and their metadata, stored once however many turns refer
  *   to them. Turns hold `ImageRef`s only. Reuse (`putImage` again, or `getImage` for a request)
  *   refreshes the TTL once less than half of it is left.
@@ -93,6 +120,12 @@ export class KeyvConversationStore implements ConversationStore {
   private readonly logger: Logger;
   private readonly now: () => number;
   private readonly locks = new Map<string, Promise<unknown>>();
+  /** this process, as the owner of in-flight records */
+  private readonly instanceId = randomUUID();
+  /** the in-flight turns this process holds (`conversationId\0turnId`) */
+  private readonly holding = new Set<string>();
+  private readonly leaseMs: number;
+  private readonly shared: boolean;
   private readonly turnQueue: LocalTurnQueue | RedisTurnQueue;
   private closed = false;
   private sweepTimer: NodeJS.Timeout | undefined;
@@ -105,6 +138,8 @@ export class KeyvConversationStore implements ConversationStore {
     this.maxTurns = options.maxTurns ?? 200;
     this.logger = options.logger;
     this.now = options.now ?? (() => Date.now());
+    this.leaseMs = options.inFlightLeaseMs ?? 15_000;
+    this.shared = options.shared ?? keyv.store instanceof KeyvRedis;
     const store = this.keyv.store as unknown;
     this.turnQueue =
       store instanceof KeyvRedis
@@ -123,7 +158,39 @@ export class KeyvConversationStore implements ConversationStore {
 
   async load(conversationId: string): Promise<ConversationTurn[]> {
     const record = await this.readConversation(conversationId);
-    return record.turns;
+    const inFlight = await this.readInFlight(conversationId);
+    if (!inFlight.entries.some((entry) => this.isDead(conversationId, entry))) return record.turns;
+    return this.withLock(conversationId, () => this.recover(conversationId));
+  }
+
+  async saveInFlight(conversationId: string, turn: InFlightTurn): Promise<void> {
+    if (!turn.turns.every((stored) => turnSchema.safeParse(stored).success)) {
+      throw new GlimpseError('glimpse_store_failed', 'refusing to store a malformed in-flight turn', {
+        details: { conversationId },
+      });
+    }
+    const held = `${conversationId}\u0000${turn.turnId}`;
+    this.holding.add(held);
+    await this.withLock(inFlightKey(conversationId), async () => {
+      if (!this.holding.has(held)) return; // cleared while waiting for the lock
+      const record = await this.readInFlight(conversationId);
+      const entry = {
+        turnId: turn.turnId,
+        owner: this.instanceId,
+        leaseUntil: this.now() + this.leaseMs,
+        turns: turn.turns,
+      };
+      const entries = [...record.entries.filter((other) => other.turnId !== turn.turnId), entry];
+      await this.write(inFlightKey(conversationId), { v: 1, entries } satisfies InFlightRecord);
+    });
+  }
+
+  async clearInFlight(conversationId: string, turnId: string): Promise<void> {
+    // let go first: if the delete fails, the record is left for the next load to recover
+    this.holding.delete(`${conversationId}\u0000${turnId}`);
+    await this.withLock(inFlightKey(conversationId), () =>
+      this.writeInFlight(conversationId, (entries) => entries.filter((entry) => entry.turnId !== turnId)),
+    );
   }
 
   async append(conversationId: string, turns: ConversationTurn[]): Promise<void> {
@@ -146,6 +213,7 @@ export class KeyvConversationStore implements ConversationStore {
   async reset(conversationId: string): Promise<void> {
     await this.withLock(conversationId, async () => {
       await this.attempt('reset', () => this.keyv.delete(conversationKey(conversationId)));
+      await this.attempt('reset', () => this.keyv.delete(inFlightKey(conversationId)));
     });
   }
 
@@ -290,6 +358,68 @@ export class KeyvConversationStore implements ConversationStore {
     return parsed.data;
   }
 
+  private async readInFlight(conversationId: string): Promise<InFlightRecord> {
+    const value = await this.attempt('load', () => this.keyv.get(inFlightKey(conversationId)));
+    if (value === undefined || value === null) return { v: 1, entries: [] };
+    const parsed = inFlightSchema.safeParse(value);
+    return parsed.success ? parsed.data : { v: 1, entries: [] };
+  }
+
+  /** rewrites the in-flight record through `change` (deleted when nothing is left); under its lock */
+  private async writeInFlight(
+    conversationId: string,
+    change: (entries: InFlightRecord['entries']) => InFlightRecord['entries'],
+  ): Promise<void> {
+    const record = await this.readInFlight(conversationId);
+    const entries = change(record.entries);
+    if (entries.length === record.entries.length) return;
+    if (entries.length > 0) await this.write(inFlightKey(conversationId), { v: 1, entries });
+    else await this.attempt('write', () => this.keyv.delete(inFlightKey(conversationId)));
+  }
+
+  /**
+   * An in-flight entry no process holds: this process let go of it (or never held it), and its
+   * owner is gone — another process on a file only one process opens, or a lease not renewed.
+   */
+  private isDead(conversationId: string, entry: InFlightRecord['entries'][number]): boolean {
+    if (entry.owner === this.instanceId) return !this.holding.has(`${conversationId}\u0000${entry.turnId}`);
+    return !this.shared || entry.leaseUntil < this.now();
+  }
+
+  /** moves dead in-flight turns into the history (in time order, never twice); under the lock */
+  private async recover(conversationId: string): Promise<ConversationTurn[]> {
+    const record = await this.readConversation(conversationId);
+    const inFlight = await this.readInFlight(conversationId);
+    const dead = inFlight.entries.filter((entry) => this.isDead(conversationId, entry));
+    if (dead.length === 0) return record.turns;
+    const turns = [...record.turns];
+    const same = (a: ConversationTurn, b: ConversationTurn) =>
+      a.role === b.role && a.messageId === b.messageId && a.createdAt === b.createdAt;
+    for (const entry of dead) {
+      const question = entry.turns[0];
+      // stored already (the turn ended, and the process died before it forgot the record)
+      if (!question || turns.some((stored) => same(stored, question))) continue;
+      const missing = entry.turns;
+      const at = question.createdAt;
+      let index = turns.length;
+      while (index > 0 && turns[index - 1]!.createdAt > at) index--;
+      turns.splice(index, 0, ...missing);
+      this.logger.info(
+        { code: 'glimpse_turn_recovered', conversationId, turnId: entry.turnId },
+        'an answer cut off by a crash is in the history, marked interrupted',
+      );
+    }
+    const kept = turns.length > this.maxTurns ? turns.slice(turns.length - this.maxTurns) : turns;
+    await this.write(conversationKey(conversationId), { v: 1, turns: kept } satisfies ConversationRecord);
+    const gone = new Set(dead.map((entry) => entry.turnId));
+    await this.withLock(inFlightKey(conversationId), () =>
+      this.writeInFlight(conversationId, (entries) =>
+        entries.filter((entry) => !gone.has(entry.turnId) || !this.isDead(conversationId, entry)),
+      ),
+    );
+    return kept;
+  }
+
   private async write(key: string, value: unknown): Promise<void> {
     const ok = await this.attempt('write', () => this.keyv.set(key, value, this.ttlMs));
     if (ok === false) throw new GlimpseError('glimpse_store_failed', `store refused to write ${key}`);
@@ -327,7 +457,7 @@ export class KeyvConversationStore implements ConversationStore {
 export async function createConversationStore(
   config: ConversationStoreConfig,
   logger: Logger,
-  options: { maxTurns?: number; now?: () => number; turnTicketTtlMs?: number } = {},
+  options: { maxTurns?: number; now?: () => number; inFlightLeaseMs?: number; turnTicketTtlMs?: number } = {},
 ): Promise<KeyvConversationStore> {
   const storeOptions = { historyTtlSeconds: config.historyTtlSeconds, logger, ...options };
   if (config.redisUrl) {

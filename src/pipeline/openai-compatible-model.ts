@@ -128,7 +128,10 @@ const statusUserMessages: [(status: number) => boolean, string][] = [
   [(status) => status === 404, 'The remote model is not available.'],
   [(status) => status === 413, 'That request is too large for the remote model server.'],
   [(status) => status === 429, 'The remote model server is busy; try again shortly.'],
-  [(status) => status >= 500, 'The remote model server had a problem; try again later.'],
+  [
+    (status) => status >= 500,
+    'The model is unavailable right now (its server had a problem); please try again shortly.',
+  ],
 ];
 
 /**
@@ -553,7 +556,8 @@ export class OpenAICompatibleModel implements VisionChatModel {
       'glimpse_remote_failed',
       `could not reach the remote model server ${this.info.source}: ${this.scrub(code ? `${code} (${what})` : what)}`,
       {
-        userMessage: 'Could not reach the remote model server.',
+        userMessage:
+          'The model is unavailable right now (its server cannot be reached); please try again shortly.',
         details: { source: this.info.source, ...(code ? { errno: code } : {}) },
       },
     );

@@ -429,6 +429,8 @@ describe('ConversationManager', () => {
       linkMessages: (id, anchor, keys) => store.linkMessages(id, anchor, keys),
       findMessage: (key) => store.findMessage(key),
       claimEvent: (key, ttl) => store.claimEvent(key, ttl),
+      saveInFlight: (id, turn) => store.saveInFlight(id, turn),
+      clearInFlight: (id, turnId) => store.clearInFlight(id, turnId),
       queueTurn: (id) => store.queueTurn(id),
       close: () => store.close(),
     };

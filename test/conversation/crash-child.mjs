@@ -25,6 +25,13 @@ const model = {
     const asked = lastText(request);
     if (asked === 'hang') {
       yield { type: 'text-delta', text: 'partial answer' };
+      // the turn's in-flight record (the store's own key) has the answer so far: now it may die
+      for (;;) {
+        const live = await store.keyv.get('live:web:local:crash');
+        const text = JSON.stringify(live?.entries?.[0]?.turns ?? []);
+        if (text.includes('partial answer')) break;
+        await new Promise((resolve) => setTimeout(resolve, 10));
+      }
       process.stdout.write('streaming\n');
       await new Promise((resolve) => signal?.addEventListener('abort', resolve));
       return;

@@ -216,6 +216,8 @@ function bind(store: ConversationStore): ConversationStore {
     linkMessages: (id, anchor, keys) => store.linkMessages(id, anchor, keys),
     claimEvent: (key, ttl) => store.claimEvent(key, ttl),
     queueTurn: (id) => store.queueTurn(id),
+    saveInFlight: (id, turn) => store.saveInFlight(id, turn),
+    clearInFlight: (id, turnId) => store.clearInFlight(id, turnId),
     findMessage: (key) => store.findMessage(key),
     close: () => store.close(),
   };

@@ -92,13 +92,20 @@ describe('restart persistence (real SQLite file)', () => {
     }
   });
 
-  it('keeps every completed turn after a SIGKILL mid-turn, and the store opens again', async () => {
+  it('keeps every completed turn after a SIGKILL mid-answer, and the cut answer as far as it went, marked interrupted', async () => {
     const path = tmpStorePath();
     const lastDone = await runAndKill(path, ['hang', '3'], (line) => line === 'streaming');
     expect(lastDone).toBe(2);
     const store = await reopen(path);
     const turns = await store.load('web:local:crash');
-    expect(expectWholeExchanges(turns)).toBe(3); // the half-streamed 4th turn was never completed
+    expect(expectWholeExchanges(turns.slice(0, 6))).toBe(3);
+    // the half-streamed 4th turn: its question, and the answer so far, interrupted
+    expect(turns.slice(6)).toMatchObject([
+      { role: 'user', messageId: 'm3', parts: [{ type: 'text', text: 'hang' }] },
+      { role: 'assistant', interrupted: true, parts: [{ type: 'text', text: 'partial answer' }] },
+    ]);
+    // moved into the history once: loading again changes nothing
+    expect(await store.load('web:local:crash')).toEqual(turns);
     await store.close();
   });
 
@@ -107,7 +114,13 @@ describe('restart persistence (real SQLite file)', () => {
     const lastDone = await runAndKill(path, ['churn'], (line) => line === 'done 25');
     const store = await reopen(path);
     const turns = await store.load('web:local:crash');
-    const stored = expectWholeExchanges(turns);
+    // a turn in flight when the kill came is there too, interrupted, as far as it had been saved
+    const cut = turns.at(-1)?.interrupted === true;
+    const stored = expectWholeExchanges(cut ? turns.slice(0, -2) : turns);
+    if (cut) {
+      expect(turns.at(-2)).toMatchObject({ role: 'user', messageId: `m${stored}` });
+      expect(`answer t${stored}`.startsWith(textOf(turns.at(-1)) ?? '?')).toBe(true);
+    }
     expect(stored).toBeGreaterThanOrEqual(lastDone + 1);
     await store.close();
   });

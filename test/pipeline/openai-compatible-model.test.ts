@@ -449,7 +449,7 @@ describe('OpenAICompatibleModel errors', () => {
     await new Promise((resolve) => server.close(resolve));
     const remote = new OpenAICompatibleModel({ url: `http://127.0.0.1:${port}`, model: 'm', apiKey });
     const error = await errorOf(await collect(remote.stream(request)));
-    expect(error.userMessage).toMatch(/Could not reach/);
+    expect(error.userMessage).toMatch(/unavailable .*cannot be reached/);
     expect(error.message).toContain('ECONNREFUSED');
   });
 

@@ -30,6 +30,7 @@ export interface FakeSlackOptions {
   botUserId?: string;
   /** chat.startStream answers this error instead of streaming (e.g. `unknown_method`) */
   streamRefusal?: string;
+  signingSecret?: string;
 }
 
 interface HostedFile {
@@ -52,10 +53,12 @@ export class FakeSlack {
   readonly appToken: string;
   readonly teamId: string;
   readonly botUserId: string;
-  readonly signingSecret = 'fake-signing-secret';
+  readonly signingSecret: string;
   streamRefusal: string | undefined;
   /** false: the token lacks files:read, and every download gets the login page */
   filesReadable = true;
+  /** an HTTP status every private file download answers instead of the file (e.g. 500) */
+  fileFailure: number | undefined;
   origin = '';
   private readonly files = new Map<string, HostedFile>();
   private readonly faults: { method: string; error: string; status?: number; retryAfter?: number }[] = [];
@@ -71,6 +74,7 @@ export class FakeSlack {
     this.teamId = options.teamId ?? 'T0FAKE';
     this.botUserId = options.botUserId ?? 'U0GLIMPSE';
     this.streamRefusal = options.streamRefusal;
+    this.signingSecret = options.signingSecret ?? 'fake-signing-secret';
     this.server.on('upgrade', (request, socket, head) => {
       this.sockets.handleUpgrade(request, socket, head, (ws) => {
         this.socket = ws;
@@ -102,7 +106,10 @@ export class FakeSlack {
     return this.calls.filter((call) => call.method === method);
   }
 
-  /** the next `times` calls of `method` fail with `error` (HTTP 429 with retry-after for `ratelimited`) */
+  /**
+   * the next `times` calls of `method` fail with `error`: a Slack error code (HTTP 200, `ok: false`),
+   * `ratelimited` (HTTP 429 with retry-after), `http_500`, or `drop` (the connection is cut)
+   */
   failNext(method: string, error: string, times = 1, retryAfter = 1): void {
     for (let i = 0; i < times; i++) this.faults.push({ method, error, retryAfter });
   }
@@ -250,6 +257,8 @@ export class FakeSlack {
       if (f!.error === 'ratelimited')
         return send(429, { ok: false, error: 'ratelimited' }, { 'retry-after': String(f!.retryAfter ?? 1) });
       if (f!.error === 'http_500') return send(500, { ok: false, error: 'internal_error' });
+      // the connection dropped before any answer (a network failure, not an HTTP one)
+      if (f!.error === 'drop') return void request.socket.destroy();
       return send(200, { ok: false, error: f!.error });
     }
     send(200, this.answer(method, body));
@@ -325,6 +334,11 @@ export class FakeSlack {
   private serveFile(path: string, request: IncomingMessage, response: ServerResponse): void {
     const file = this.files.get(path);
     if (!file) return void response.writeHead(404).end();
+    if (this.fileFailure !== undefined) {
+      return void response
+        .writeHead(this.fileFailure, { 'content-type': 'text/plain' })
+        .end('upstream error');
+    }
     if (!this.filesReadable || request.headers.authorization !== `Bearer ${this.botToken}`) {
       // what Slack sends when the token cannot read files: a login page, with 200
       return void response
