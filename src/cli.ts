@@ -1,41 +1,17 @@
-import { type ParseArgsConfig, parseArgs } from 'node:util';
-import { type Config, ConfigError, loadConfigFromProcess } from './config.js';
-import { GlimpseError, isGlimpseError } from './errors.js';
+import { type CliIo, UsageError } from './commands/command.js';
+import { commandList } from './commands/command-list.js';
+import { ConfigError, loadConfigFromProcess } from './config.js';
+import { isGlimpseError } from './errors.js';
 import { version } from './version.js';
 
-export interface CliIo {
-  stdout: NodeJS.WritableStream;
-  stderr: NodeJS.WritableStream;
-  /** loads the validated config; injectable for tests */
-  loadConfig: () => Config;
-}
+/**
+ * The dispatcher: finds the command and loads it with a dynamic `import()` only when it runs, so
+ * `glimpse --help` loads no model runtime. Commands depend on `./commands/command.js`, not on this
+ * file.
+ */
+export type { CliCommand, CliIo, CommandContext } from './commands/command.js';
 
-export interface CommandContext {
-  args: string[];
-  io: CliIo;
-}
-
-export interface CliCommand {
-  name: string;
-  summary: string;
-  usage: string;
-  run(context: CommandContext): Promise<number>;
-}
-
-const commands = new Map<string, () => Promise<CliCommand>>([
-  ['start', async () => (await import('./commands/start-command.js')).startCommand],
-  ['ask', async () => (await import('./commands/ask-command.js')).askCommand],
-  ['caption', async () => (await import('./commands/caption-command.js')).captionCommand],
-  ['label', async () => (await import('./commands/label-command.js')).labelCommand],
-  ['discord', async () => (await import('./commands/discord-command.js')).discordCommand],
-]);
-
-/** Registers a command (so feature modules can add theirs, e.g. `caption`, `label`). */
-export function registerCommand(name: string, load: () => Promise<CliCommand>): void {
-  commands.set(name, load);
-}
-
-export async function helpText(): Promise<string> {
+export function helpText(): string {
   const lines = [
     `glimpse ${version} — a LLaVA-style vision-language assistant for Discord, Slack and the web`,
     '',
@@ -43,10 +19,7 @@ export async function helpText(): Promise<string> {
     '',
     'Commands:',
   ];
-  for (const load of commands.values()) {
-    const command = await load();
-    lines.push(`  ${command.name.padEnd(10)} ${command.summary}`);
-  }
+  for (const command of commandList) lines.push(`  ${command.name.padEnd(10)} ${command.summary}`);
   lines.push(
     '',
     'Options:',
@@ -59,26 +32,6 @@ export async function helpText(): Promise<string> {
   return lines.join('\n');
 }
 
-/** Raised by commands for bad arguments: printed with the usage line, exit code 2. */
-export class UsageError extends GlimpseError {
-  constructor(message: string) {
-    super('glimpse_usage', message, { userMessage: message });
-    this.name = 'UsageError';
-  }
-}
-
-/** parseArgs with Glimpse's conventions: unknown flags are usage errors. */
-export function parseCommandArgs<const O extends NonNullable<ParseArgsConfig['options']>>(
-  args: string[],
-  options: O,
-) {
-  try {
-    return parseArgs({ args, options, allowPositionals: true as const, strict: true as const });
-  } catch (error) {
-    throw new UsageError(error instanceof Error ? error.message : String(error));
-  }
-}
-
 export async function main(argv: string[], io?: Partial<CliIo>): Promise<number> {
   const fullIo: CliIo = {
     stdout: io?.stdout ?? process.stdout,
@@ -87,20 +40,20 @@ export async function main(argv: string[], io?: Partial<CliIo>): Promise<number>
   };
   const [first, ...rest] = argv;
   if (first === undefined || first === '-h' || first === '--help' || first === 'help') {
-    fullIo.stdout.write(await helpText());
+    fullIo.stdout.write(helpText());
     return first === undefined ? 2 : 0;
   }
   if (first === '-v' || first === '--version') {
     fullIo.stdout.write(`${version}\n`);
     return 0;
   }
-  const load = commands.get(first);
-  if (!load) {
+  const entry = commandList.find((candidate) => candidate.name === first);
+  if (!entry) {
     const hint = first.startsWith('-') ? `unknown option '${first}'` : `unknown command '${first}'`;
     fullIo.stderr.write(`glimpse: ${hint}\nRun 'glimpse --help' for the list of commands.\n`);
     return 2;
   }
-  const command = await load();
+  const command = await entry.load();
   if (rest.includes('-h') || rest.includes('--help')) {
     fullIo.stdout.write(`${command.usage}\n`);
     return 0;

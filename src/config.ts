@@ -121,6 +121,29 @@ export const envSchema = z.object({
   GLIMPSE_WEB_HOST: nonEmpty.default('127.0.0.1'),
   GLIMPSE_WEB_PORT: intString(0, 65535).default(8080),
 
+  GLIMPSE_SERVE_HOST: nonEmpty.default('127.0.0.1'),
+  GLIMPSE_SERVE_PORT: intString(0, 65535).default(8000),
+  GLIMPSE_SERVE_API_KEY: z.string().min(8, { message: 'expected at least 8 characters' }).optional(),
+  GLIMPSE_SERVE_CONCURRENCY: intString(1, 64).default(1),
+  GLIMPSE_SERVE_QUEUE_MAX: intString(0, 10000).default(64),
+  GLIMPSE_SERVE_IMAGE_HOSTS: z
+    .string()
+    .transform((value) =>
+      value
+        .split(',')
+        .map((host) => host.trim().toLowerCase())
+        .filter((host) => host !== ''),
+    )
+    .pipe(
+      z.array(
+        z.string().regex(/^\.?[a-z0-9-]+(\.[a-z0-9-]+)*$/, {
+          message:
+            'expected comma-separated host names (files.example.com, or .example.com for its subdomains)',
+        }),
+      ),
+    )
+    .optional(),
+
   GLIMPSE_EDIT_INTERVAL_MS: intString(100, 60_000).default(1000),
   GLIMPSE_CAPTION_LABELS: z.string().optional(),
   GLIMPSE_CAPTIONS_PER_MINUTE: intString(0, 1000).default(10),
@@ -201,11 +224,26 @@ export interface Config {
   store: { sqlitePath: string; redisUrl?: string; historyTtlSeconds: number };
   scheduler: { concurrency: number; queueMax: number; rateLimitPerMinute: number };
   web: { enabled: boolean; host: string; port: number };
+  serve: ServeConfig;
   /** how the chat platforms render answers */
   rendering: { editIntervalMs: number };
   captions: { labels: string[]; perChannelPerMinute: number };
   discord?: DiscordConfig;
   slack?: SlackConfig;
+}
+
+/** `glimpse serve`: the OpenAI-compatible HTTP server on the in-process model. */
+export interface ServeConfig {
+  host: string;
+  port: number;
+  /** required (as a bearer token) whenever `host` is not loopback; see `checkServeBinding` */
+  apiKey?: string;
+  /** generations running at once */
+  concurrency: number;
+  /** requests waiting for a slot; past it, 429 with Retry-After */
+  queueMax: number;
+  /** https hosts whose `image_url`s are downloaded; empty: only `data:` URLs */
+  imageHosts: string[];
 }
 
 /** Allow and deny lists: deny wins; a non-empty allow list admits only what it names. */
@@ -362,6 +400,14 @@ export function loadConfig(env: Record<string, string | undefined>): Config {
       rateLimitPerMinute: e.GLIMPSE_RATE_LIMIT_PER_MINUTE,
     },
     web: { enabled: e.GLIMPSE_WEB_ENABLED, host: e.GLIMPSE_WEB_HOST, port: e.GLIMPSE_WEB_PORT },
+    serve: {
+      host: e.GLIMPSE_SERVE_HOST,
+      port: e.GLIMPSE_SERVE_PORT,
+      ...(e.GLIMPSE_SERVE_API_KEY ? { apiKey: e.GLIMPSE_SERVE_API_KEY } : {}),
+      concurrency: e.GLIMPSE_SERVE_CONCURRENCY,
+      queueMax: e.GLIMPSE_SERVE_QUEUE_MAX,
+      imageHosts: e.GLIMPSE_SERVE_IMAGE_HOSTS ?? [],
+    },
     rendering: { editIntervalMs: e.GLIMPSE_EDIT_INTERVAL_MS },
     captions: {
       labels: (e.GLIMPSE_CAPTION_LABELS ?? '')
@@ -417,6 +463,31 @@ export function loadConfig(env: Record<string, string | undefined>): Config {
   };
 }
 
+/** Whether `host` is a loopback address (`127.0.0.0/8`, `::1`, `localhost`): reachable from this machine only. */
+export function isLoopbackHost(host: string): boolean {
+  const bare = host.replace(/^\[|\]$/g, '').toLowerCase();
+  return (
+    bare === 'localhost' ||
+    bare === '::1' ||
+    /^127\.\d{1,3}\.\d{1,3}\.\d{1,3}$/.test(bare) ||
+    /^::ffff:127\.\d{1,3}\.\d{1,3}\.\d{1,3}$/.test(bare)
+  );
+}
+
+/**
+ * `glimpse serve` refuses to listen beyond loopback without an API key: checked where the final
+ * address is known (after `--host`), before anything is loaded.
+ */
+export function checkServeBinding(serve: Pick<ServeConfig, 'host' | 'apiKey'>): void {
+  if (isLoopbackHost(serve.host) || serve.apiKey) return;
+  throw new ConfigError([
+    {
+      variable: 'GLIMPSE_SERVE_API_KEY',
+      message: `required when glimpse serve listens on ${serve.host} (anything but loopback): clients then send it as "Authorization: Bearer <key>"`,
+    },
+  ]);
+}
+
 /** The config from `.env` in `cwd` and `process.env`: the one place that reads the environment. */
 export function loadConfigFromProcess(cwd = process.cwd()): Config {
   return loadConfig({ ...readDotenv(`${cwd}/.env`), ...process.env });
@@ -430,6 +501,7 @@ export function secretValues(config: Config): string[] {
     config.slack?.appToken,
     config.slack?.signingSecret,
     config.model.provider === 'remote' ? config.model.apiKey : undefined,
+    config.serve.apiKey,
   ];
   const redis = config.store.redisUrl;
   if (redis) {

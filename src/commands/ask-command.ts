@@ -1,12 +1,12 @@
 import { readFile } from 'node:fs/promises';
 import { dirname, resolve } from 'node:path';
-import { type CliCommand, parseCommandArgs, UsageError } from '../cli.js';
 import { type Config, secretValues } from '../config.js';
 import { GlimpseError } from '../errors.js';
 import { createLogger } from '../logger.js';
 import type { ImagePart, TextPart } from '../messages.js';
 import { createModel } from '../pipeline/create-model.js';
 import type { FinishPart, ModelMessage } from '../pipeline/vision-chat-model.js';
+import { type CliCommand, parseCommandArgs, UsageError } from './command.js';
 import { readImageFile, withModelDir } from './command-model.js';
 
 const usage = `Usage: glimpse ask [options] "<question>"

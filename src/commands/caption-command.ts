@@ -1,10 +1,10 @@
-import { type CliCommand, parseCommandArgs, UsageError } from '../cli.js';
 import { secretValues } from '../config.js';
 import { defaultCaptionPrompt } from '../conversation/caption-prompt.js';
 import { GlimpseError } from '../errors.js';
 import { createLogger } from '../logger.js';
 import { createModel } from '../pipeline/create-model.js';
 import type { FinishPart } from '../pipeline/vision-chat-model.js';
+import { type CliCommand, parseCommandArgs, UsageError } from './command.js';
 import { readImageFile, withModelDir } from './command-model.js';
 
 const usage = `Usage: glimpse caption [options] <image> [<image> …]

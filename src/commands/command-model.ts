@@ -1,8 +1,8 @@
 import { readFile } from 'node:fs/promises';
-import { UsageError } from '../cli.js';
 import type { Config } from '../config.js';
 import { ingestImage } from '../ingest/image-ingest.js';
 import type { ImagePart } from '../messages.js';
+import { UsageError } from './command.js';
 
 /**
  * What the model commands (`ask`, `caption`, `label`) share: `--model <dir>` over the configured

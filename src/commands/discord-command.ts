@@ -1,7 +1,7 @@
 import { REST, Routes } from 'discord.js';
 import { discordCommandDefinitions } from '../adapters/discord/discord-commands.js';
-import { type CliCommand, parseCommandArgs, UsageError } from '../cli.js';
 import { GlimpseError } from '../errors.js';
+import { type CliCommand, parseCommandArgs, UsageError } from './command.js';
 
 const usage = `Usage: glimpse discord register [--guild <id>]
 

@@ -1,5 +1,5 @@
-import { type CliCommand, parseCommandArgs, UsageError } from '../cli.js';
 import { ZeroShotLabeler } from '../pipeline/zero-shot-labeler.js';
+import { type CliCommand, parseCommandArgs, UsageError } from './command.js';
 import { readImageFile, withModelDir } from './command-model.js';
 
 const usage = `Usage: glimpse label --image <file> [options] "<label>" "<label>" …

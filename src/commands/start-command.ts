@@ -1,7 +1,7 @@
-import { type CliCommand, parseCommandArgs, UsageError } from '../cli.js';
 import { secretValues } from '../config.js';
 import { createLogger } from '../logger.js';
 import { startApp } from '../main.js';
+import { type CliCommand, parseCommandArgs, UsageError } from './command.js';
 
 export const startCommand: CliCommand = {
   name: 'start',

@@ -20,6 +20,7 @@ import type {
   ModelInfo,
   ModelMessage,
   ModelRequest,
+  ModelStats,
   ModelStreamPart,
   PromptMeasure,
   VisionChatModel,
@@ -186,6 +187,22 @@ export class OnnxLlavaModel implements VisionChatModel {
         evictions: kv?.evictions ?? 0,
         reusedTokens: kv?.reusedTokens ?? 0,
       },
+    };
+  }
+
+  /** The seam's counters: the execution provider and both caches' hits and misses. */
+  stats(): ModelStats {
+    const { images, kv } = this.cacheStats();
+    const plain = (counters: CacheCounters) => ({
+      hits: counters.hits,
+      misses: counters.misses,
+      entries: counters.entries,
+      bytes: counters.bytes,
+    });
+    return {
+      executionProvider: this.options.device,
+      imageCache: plain(images),
+      kvCache: { ...plain(kv), reusedTokens: kv.reusedTokens },
     };
   }
 

@@ -87,6 +87,24 @@ export interface ModelInfo {
   maxImagesPerRequest: number;
 }
 
+/** Hit and miss counts of one of a model's caches, since it was loaded. */
+export interface ModelCacheStats {
+  hits: number;
+  misses: number;
+  entries: number;
+  bytes: number;
+}
+
+/** What a model can say about itself for metrics: plain numbers, nothing of its internals. */
+export interface ModelStats {
+  /** where it runs: `cpu`, `cuda`, or `remote` */
+  executionProvider: string;
+  /** vision-encoder output kept per distinct image */
+  imageCache?: ModelCacheStats;
+  /** decoder state kept across turns (prefix reuse) */
+  kvCache?: ModelCacheStats & { reusedTokens: number };
+}
+
 export interface PromptMeasure {
   promptTokens: number;
   imageTokens: number;
@@ -101,5 +119,7 @@ export interface VisionChatModel {
   stream(request: ModelRequest, signal?: AbortSignal): AsyncIterable<ModelStreamPart>;
   /** the prompt size of `messages` in the model's own tokens, for the context budget */
   measure(messages: ModelMessage[]): Promise<PromptMeasure>;
+  /** counters for metrics (`glimpse serve`'s /metrics); optional: a model without caches may omit it */
+  stats?(): ModelStats;
   close(): Promise<void>;
 }

@@ -1,5 +1,5 @@
 import { PassThrough } from 'node:stream';
-import type { CliIo } from '../../src/cli.js';
+import type { CliIo } from '../../src/commands/command.js';
 import { type Config, loadConfig } from '../../src/config.js';
 
 /** CLI streams that record what a command wrote, for `main(argv, io)`. */
