@@ -35,6 +35,8 @@ export async function handleChatCompletion(
   context: ServeContext,
   request: IncomingMessage,
   response: ServerResponse,
+  /** filled in once the body is read, so a refusal is counted as streamed or not */
+  meta: { stream: boolean },
 ): Promise<{ status: number; stream: boolean }> {
   const received = performance.now();
   const { model, queue, metrics } = context;
@@ -50,6 +52,7 @@ export async function handleChatCompletion(
     );
   }
   const stream = body.stream === true;
+  meta.stream = stream;
   const includeUsage = stream && body.stream_options?.include_usage === true;
 
   const controller = new AbortController();

@@ -73,10 +73,11 @@ export async function route(
       );
     }
   };
+  const meta = { stream: false };
   try {
     if (path === '/v1/chat/completions') {
       allow(['POST']);
-      const result = await handleChatCompletion(context, request, response);
+      const result = await handleChatCompletion(context, request, response, meta);
       return { status: result.status, chat: { stream: result.stream } };
     }
     if (path === '/v1/models') {
@@ -129,6 +130,9 @@ export async function route(
     const error = fromGlimpseError(caught);
     if (error.status >= 500) context.logger.error({ err: caught, path }, 'request failed');
     sendError(response, error);
-    return { status: error.status, ...(path === '/v1/chat/completions' ? { chat: { stream: false } } : {}) };
+    return {
+      status: error.status,
+      ...(path === '/v1/chat/completions' ? { chat: { stream: meta.stream } } : {}),
+    };
   }
 }
