@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { ConfigError, loadConfig } from '../src/config.js';
+import { ConfigError, checkServeBinding, isLoopbackHost, loadConfig, secretValues } from '../src/config.js';
 
 function issuesOf(env: Record<string, string>): ConfigError {
   try {
@@ -103,5 +103,62 @@ describe('loadConfig', () => {
       port: 3000,
     });
     expect(config.slack?.apiUrl).toBe('https://slack.com/api/');
+  });
+});
+
+describe('glimpse serve configuration', () => {
+  it('defaults to 127.0.0.1:8000 (as vLLM), no key, one generation at a time, 64 waiting, no remote images', () => {
+    expect(loadConfig({}).serve).toEqual({
+      host: '127.0.0.1',
+      port: 8000,
+      concurrency: 1,
+      queueMax: 64,
+      imageHosts: [],
+    });
+    const config = loadConfig({
+      GLIMPSE_SERVE_HOST: '0.0.0.0',
+      GLIMPSE_SERVE_PORT: '9000',
+      GLIMPSE_SERVE_API_KEY: 'sk-serve-secret-1',
+      GLIMPSE_SERVE_CONCURRENCY: '4',
+      GLIMPSE_SERVE_QUEUE_MAX: '8',
+      GLIMPSE_SERVE_IMAGE_HOSTS: 'images.example.com, .cdn.example.org',
+    });
+    expect(config.serve).toEqual({
+      host: '0.0.0.0',
+      port: 9000,
+      apiKey: 'sk-serve-secret-1',
+      concurrency: 4,
+      queueMax: 8,
+      imageHosts: ['images.example.com', '.cdn.example.org'],
+    });
+    // the key is scrubbed from every log line
+    expect(secretValues(config)).toContain('sk-serve-secret-1');
+  });
+
+  it('reports bad serve variables with the others', () => {
+    const error = issuesOf({
+      GLIMPSE_SERVE_PORT: '70000',
+      GLIMPSE_SERVE_API_KEY: 'short',
+      GLIMPSE_SERVE_CONCURRENCY: '0',
+      GLIMPSE_SERVE_IMAGE_HOSTS: 'https://x.com/a',
+    });
+    expect(error.issues.map((issue) => issue.variable).sort()).toEqual([
+      'GLIMPSE_SERVE_API_KEY',
+      'GLIMPSE_SERVE_CONCURRENCY',
+      'GLIMPSE_SERVE_IMAGE_HOSTS',
+      'GLIMPSE_SERVE_PORT',
+    ]);
+  });
+
+  it('needs an API key to listen anywhere but loopback', () => {
+    for (const host of ['127.0.0.1', '127.8.9.10', 'localhost', '::1', '[::1]']) {
+      expect(isLoopbackHost(host), host).toBe(true);
+      expect(() => checkServeBinding({ host })).not.toThrow();
+    }
+    for (const host of ['0.0.0.0', '::', '10.1.2.3', 'gpu.internal', '128.0.0.1']) {
+      expect(isLoopbackHost(host), host).toBe(false);
+      expect(() => checkServeBinding({ host }), host).toThrow(ConfigError);
+      expect(() => checkServeBinding({ host, apiKey: 'sk-serve-secret-1' })).not.toThrow();
+    }
   });
 });

@@ -359,6 +359,25 @@ describe('glimpse serve (scripted model)', () => {
     expect(await huge.json()).toMatchObject({ error: { code: 'request_too_large' } });
   });
 
+  it('with GLIMPSE_SERVE_IMAGE_HOSTS, image URLs go through the shared downloader and its host rule', async () => {
+    const model = new ScriptedModel();
+    const { client } = await serve(model, { GLIMPSE_SERVE_IMAGE_HOSTS: 'images.example.com' });
+    const ask = (url: string) =>
+      client.chat.completions.create({
+        model: 'scripted',
+        messages: [{ role: 'user', content: [{ type: 'image_url', image_url: { url } }] }],
+      });
+    // refused before any connection is made: not an allowed host, and plain http
+    for (const url of ['https://elsewhere.example.net/cat.png', 'http://images.example.com/cat.png']) {
+      await expect(ask(url)).rejects.toMatchObject({
+        status: 400,
+        code: 'glimpse_image_download_failed',
+        param: 'messages.0.content.0.image_url',
+      });
+    }
+    expect(model.calls).toHaveLength(0);
+  });
+
   it('refuses to listen beyond loopback without an API key, with a config error', async () => {
     const config = loadConfig({ GLIMPSE_SERVE_HOST: '0.0.0.0' });
     const create = () =>
