@@ -20,7 +20,11 @@ function decodeDataUrl(url: string, param: string): Uint8Array {
   if (!match) throw badRequest('invalid_image_url', 'the image is not a valid data: URL', param);
   const [, , flags = '', payload = ''] = match;
   if (!flags.split(';').includes('base64')) {
-    return new Uint8Array(Buffer.from(decodeURIComponent(payload), 'latin1'));
+    try {
+      return new Uint8Array(Buffer.from(decodeURIComponent(payload), 'latin1'));
+    } catch {
+      throw badRequest('invalid_image_url', 'the image data: URL is not valid percent-encoding', param);
+    }
   }
   const compact = payload.replace(/\s+/g, '');
   if (!/^[A-Za-z0-9+/_-]*={0,2}$/.test(compact)) {
