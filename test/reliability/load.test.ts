@@ -36,10 +36,15 @@ function heapAfterGc(): number {
 }
 
 /** polls `check` every 100 ms, up to `timeoutMs` (no timing is asserted) */
-async function until(check: () => boolean, what: string, timeoutMs = 180_000): Promise<void> {
+async function until(
+  check: () => boolean,
+  what: string | (() => string),
+  timeoutMs = 300_000,
+): Promise<void> {
   const deadline = Date.now() + timeoutMs;
   while (!check()) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    if (Date.now() > deadline)
+      throw new Error(`timed out waiting for ${typeof what === 'string' ? what : what()}`);
     await new Promise((resolve) => setTimeout(resolve, 100));
   }
 }
@@ -142,7 +147,7 @@ describe('load: 200 conversations × 3 turns through each adapter', () => {
       expect(textsOf(await store.load(chat.conversationId))).toEqual(expectedHistory(index));
     }
     expect(heapAfterGc() - before).toBeLessThan(HEAP_GROWTH_BOUND);
-  }, 240_000);
+  }, 420_000);
 
   it('Discord (real discord.js against the fake): every turn answered once, in order; memory bounded', async () => {
     const before = heapAfterGc();
@@ -174,14 +179,29 @@ describe('load: 200 conversations × 3 turns through each adapter', () => {
     };
     await until(() => bot.model.calls.length === CONVERSATIONS * TURNS, 'every turn to reach the model');
     await bot.manager.idle();
-    await until(() => questions.flat().every(settled), 'every answer in its thread');
+    await until(
+      () => questions.flat().every(settled),
+      () => {
+        const unsettled = questions.flat().filter((id) => !settled(id));
+        return `every answer in its thread (${unsettled.length} not final, e.g. ${JSON.stringify(repliesTo(unsettled[0] ?? '').map((m) => m.content))})`;
+      },
+    );
     expect(bot.model.calls).toHaveLength(CONVERSATIONS * TURNS);
     for (const [index, channelId] of threads.entries()) {
       const answers = questions[index]!.map((id) => {
         // a question that waited long may also get one "⏳ Waiting my turn" notice
         const [waiting, replies] = partition(repliesTo(id), (m) => String(m.content).startsWith('⏳'));
         expect(waiting.length).toBeLessThanOrEqual(1);
-        expect(replies).toHaveLength(1);
+        // on failure, say what the thread holds and what the log warned about
+        const details = () =>
+          JSON.stringify({
+            question: id,
+            thread: bot
+              .botMessages(channelId)
+              .map((m) => [m.content, (m.message_reference as Payload | undefined)?.message_id]),
+            warnings: bot.lines.filter((line) => (line.level as number) >= 40).slice(0, 5),
+          });
+        expect(replies, replies.length === 1 ? '' : details()).toHaveLength(1);
         return String(replies[0]!.content);
       });
       expect(answers).toEqual(expectedHistory(index).filter((_, i) => i % 2 === 1));
@@ -189,7 +209,7 @@ describe('load: 200 conversations × 3 turns through each adapter', () => {
       expect(textsOf(await bot.store.load(conversationId))).toEqual(expectedHistory(index));
     }
     expect(heapAfterGc() - before).toBeLessThan(HEAP_GROWTH_BOUND);
-  }, 240_000);
+  }, 420_000);
 
   it('Slack (real bolt against the fake): every turn answered once, in order; memory bounded', async () => {
     const before = heapAfterGc();
@@ -250,5 +270,5 @@ describe('load: 200 conversations × 3 turns through each adapter', () => {
       expect(textsOf(await bot.store.load(conversationId))).toEqual(expectedHistory(index));
     }
     expect(heapAfterGc() - before).toBeLessThan(HEAP_GROWTH_BOUND);
-  }, 240_000);
+  }, 420_000);
 });
