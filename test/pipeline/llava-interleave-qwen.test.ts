@@ -1,11 +1,15 @@
 import { createHash } from 'node:crypto';
 import { readFileSync } from 'node:fs';
+import { cp, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { RawImage } from '@huggingface/transformers';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { ImagePart } from '../../src/messages.js';
 import { preprocessImage, preprocessToRgb } from '../../src/pipeline/image-preprocess.js';
+import { IncrementalDetokenizer } from '../../src/pipeline/incremental-detokenizer.js';
 import { readModelDirectory } from '../../src/pipeline/model-directory.js';
+import { modelSpecOf } from '../../src/pipeline/model-spec.js';
 import { OnnxLlavaModel } from '../../src/pipeline/onnx-llava-model.js';
 import type { ModelMessage, ModelStreamPart } from '../../src/pipeline/vision-chat-model.js';
 import { imagePart, shapesImage } from './helpers/fixture.js';
@@ -348,5 +352,74 @@ describe('a llava-interleave-qwen-shaped LLaVA (SigLIP 384/14, "full", Qwen2 GQA
     expect(ids.filter((id) => id === imageId)).toHaveLength(perImage + 1);
     const ours = await model.buildInputs(await messagesOf(caseNamed('two images in one turn')));
     expect(ours.prompt.inputIds.filter((id) => id === imageId)).toHaveLength(2 * perImage);
+  });
+});
+
+describe('the interleave fixture, read without a model', () => {
+  it('byte-level BPE: streamed text never shows half a character, ids past the vocabulary decode to nothing', async () => {
+    const model = await OnnxLlavaModel.load({ dir, threads: 1 });
+    try {
+      const { tokenizer } = model;
+      const ids = tokenizer.encode('café ☕ 日本 done', true);
+      // no BOS; the non-ASCII characters are spelt with single-byte tokens
+      expect(tokenizer.decode(ids)).toBe('café ☕ 日本 done');
+      const detokenizer = new IncrementalDetokenizer((all) => tokenizer.decode(all));
+      for (const id of ids) expect(detokenizer.push(id)).not.toContain('\uFFFD');
+      expect(detokenizer.finish()).toBe('café ☕ 日本 done');
+      // config.json has 512 embedding rows for 449 tokens, as Qwen pads its vocabulary
+      expect(model.spec.decoder.vocabSize).toBe(512);
+      expect(tokenizer.decode([...ids.slice(0, 2), 500])).toBe(tokenizer.decode(ids.slice(0, 2)));
+    } finally {
+      await model.close();
+    }
+  });
+
+  /** A copy of the fixture's JSON files (no ONNX needed for the spec) with some changed or removed. */
+  async function directoryWith(changes: Record<string, ((json: Record<string, unknown>) => void) | null>) {
+    const copy = await mkdtemp(join(tmpdir(), 'glimpse-interleave-'));
+    try {
+      await cp(dir, copy, { recursive: true });
+      for (const [file, change] of Object.entries(changes)) {
+        if (change === null) {
+          await rm(join(copy, file));
+          continue;
+        }
+        const json = JSON.parse(await readFile(join(copy, file), 'utf8')) as Record<string, unknown>;
+        change(json);
+        await writeFile(join(copy, file), JSON.stringify(json));
+      }
+      return await readModelDirectory(copy);
+    } finally {
+      await rm(copy, { recursive: true, force: true });
+    }
+  }
+  const specWith = async (changes: Parameters<typeof directoryWith>[0]) =>
+    modelSpecOf(await directoryWith(changes));
+
+  it("chat_template.json wins over a tokenizer_config.json template (HF's processor uses its own)", async () => {
+    // Qwen's text-only chat template, as a tokenizer_config.json copied from the base LM carries it
+    const qwenText =
+      "{% for message in messages %}{% if loop.first and messages[0]['role'] != 'system' %}{{ '<|im_start|>system\\nYou are a helpful assistant<|im_end|>\\n' }}{% endif %}{{'<|im_start|>' + message['role'] + '\\n' + message['content'] + '<|im_end|>' + '\\n'}}{% endfor %}{% if add_generation_prompt %}{{ '<|im_start|>assistant\\n' }}{% endif %}";
+    const files = await directoryWith({
+      'tokenizer_config.json': (json) => {
+        json.chat_template = qwenText;
+      },
+    });
+    expect(files.tokenizerConfig.chat_template).toBe(qwenText);
+    expect(files.chatTemplate).toBe(
+      (JSON.parse(readFileSync(join(dir, 'chat_template.json'), 'utf8')) as { chat_template: string })
+        .chat_template,
+    );
+  });
+
+  it('SigLIP adds no token even where processor_config.json does not say so (HF defaults to 0)', async () => {
+    const without = await specWith({
+      'processor_config.json': (json) => {
+        delete json.num_additional_image_tokens;
+      },
+    });
+    expect(without.imageTokensPerImage).toBe(729);
+    const none = await specWith({ 'processor_config.json': null });
+    expect(none).toMatchObject({ imageTokensPerImage: 729, featureSelectStrategy: 'full', patchSize: 14 });
   });
 });
