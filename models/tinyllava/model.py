@@ -1,12 +1,18 @@
-"""A tiny LLaVA in pure PyTorch (no HF transformers): CLIP-style ViT, 2-layer MLP projector,
-Llama-style decoder, and a small CLIP text encoder for zero-shot labels.
+"""A tiny LLaVA in pure PyTorch (no HF transformers): CLIP-style ViT (or a SigLIP-style one),
+2-layer MLP projector, Llama-style decoder (or Qwen2-style: q/k/v biases), and a small CLIP text
+encoder for zero-shot labels.
 
 Shapes and conventions follow the HF implementations so that an export of these modules has the
 same semantics as an onnx-community LLaVA conversion:
   - ViT: patch conv (no bias), CLS token, learned positions, pre_layrnorm, pre-LN blocks with
     quick_gelu MLP, post_layernorm on the pooled CLS; hidden_states[0] is the embedding output.
-  - LLaVA features: hidden_states[vision_feature_layer]; "default" drops the CLS token.
-  - Decoder: RMSNorm, RoPE (rotate_half, HF Llama layout), SwiGLU, GQA, optional tied lm_head.
+  - SigLIP (`model_type: siglip_vision_model`, HF SiglipVisionTransformer): patch conv with bias,
+    learned positions for the patches only (no CLS token, no pre-LN), pre-LN blocks with
+    gelu_pytorch_tanh MLP; hidden_states[0] is the embedding output, hidden_states[-1] the last
+    block's output *before* post_layernorm (what LLaVA reads with vision_feature_layer -1).
+  - LLaVA features: hidden_states[vision_feature_layer]; "default" drops the first token (CLIP's CLS).
+  - Decoder: RMSNorm, RoPE (rotate_half, HF Llama layout), SwiGLU, GQA, optional tied lm_head;
+    `attention_bias` puts biases on q/k/v (Qwen2; o_proj stays without one).
 """
 from __future__ import annotations
 
@@ -20,6 +26,8 @@ import torch.nn.functional as F
 
 @dataclass
 class VisionConfig:
+    # "clip_vision_model" or "siglip_vision_model"
+    model_type: str = "clip_vision_model"
     image_size: int = 336
     patch_size: int = 14
     hidden_size: int = 32
@@ -49,6 +57,8 @@ class TextConfig:
     rms_norm_eps: float = 1e-6
     rope_theta: float = 10000.0
     tie_word_embeddings: bool = False
+    # q/k/v biases (Qwen2); Llama has none
+    attention_bias: bool = False
     bos_token_id: int = 1
     eos_token_id: int = 2
     pad_token_id: int = 0
@@ -105,8 +115,9 @@ class ClipAttention(nn.Module):
 
 
 class ClipLayer(nn.Module):
-    def __init__(self, dim, inter, heads, eps):
+    def __init__(self, dim, inter, heads, eps, act="quick_gelu"):
         super().__init__()
+        self.act_name = act  # "quick_gelu" (CLIP) or "gelu_tanh" (SigLIP's gelu_pytorch_tanh)
         self.layer_norm1 = nn.LayerNorm(dim, eps=eps)
         self.self_attn = ClipAttention(dim, heads)
         self.layer_norm2 = nn.LayerNorm(dim, eps=eps)
@@ -115,7 +126,9 @@ class ClipLayer(nn.Module):
 
     def forward(self, x, bias=None):
         x = x + self.self_attn(self.layer_norm1(x), bias)
-        x = x + self.fc2(quick_gelu(self.fc1(self.layer_norm2(x))))
+        h = self.fc1(self.layer_norm2(x))
+        h = quick_gelu(h) if self.act_name == "quick_gelu" else F.gelu(h, approximate="tanh")
+        x = x + self.fc2(h)
         return x
 
 
@@ -177,6 +190,42 @@ class VisionTower(nn.Module):
         return F.normalize(self.visual_projection(pooled), dim=-1)
 
 
+class SiglipTower(nn.Module):
+    """SiglipVisionModel without its attention-pooling head (`vision_use_head: false`, as in
+    llava-interleave): no CLS token, positions for the patches only, no pre-LN."""
+
+    def __init__(self, cfg: VisionConfig):
+        super().__init__()
+        self.cfg = cfg
+        d = cfg.hidden_size
+        self.patch_embedding = nn.Conv2d(3, d, cfg.patch_size, cfg.patch_size)  # bias, "valid"
+        self.num_patches = (cfg.image_size // cfg.patch_size) ** 2
+        self.position_embedding = nn.Parameter(torch.randn(self.num_patches, d) * 0.02)
+        self.layers = nn.ModuleList(
+            [ClipLayer(d, cfg.intermediate_size, cfg.num_attention_heads, cfg.layer_norm_eps, act="gelu_tanh")
+             for _ in range(cfg.num_hidden_layers)])
+        self.post_layernorm = nn.LayerNorm(d, eps=cfg.layer_norm_eps)
+
+    def embed(self, pixel_values):
+        x = self.patch_embedding(pixel_values).flatten(2).transpose(1, 2)  # b, n, d
+        return x + self.position_embedding.unsqueeze(0)
+
+    def hidden_state(self, pixel_values, layer):
+        x = self.embed(pixel_values)
+        for block in self.layers[:layer % (len(self.layers) + 1)]:
+            x = block(x)
+        return x
+
+    def forward(self, pixel_values):
+        """Returns (hidden_states list, post_layernorm'd last hidden state)."""
+        x = self.embed(pixel_values)
+        hs = [x]
+        for layer in self.layers:
+            x = layer(x)
+            hs.append(x)
+        return hs, self.post_layernorm(x)
+
+
 class Projector(nn.Module):
     def __init__(self, vdim, tdim):
         super().__init__()
@@ -218,9 +267,9 @@ class LlamaAttention(nn.Module):
         self.kv = cfg.num_key_value_heads
         self.hd = cfg.hidden_size // cfg.num_attention_heads
         d = cfg.hidden_size
-        self.q_proj = nn.Linear(d, self.h * self.hd, bias=False)
-        self.k_proj = nn.Linear(d, self.kv * self.hd, bias=False)
-        self.v_proj = nn.Linear(d, self.kv * self.hd, bias=False)
+        self.q_proj = nn.Linear(d, self.h * self.hd, bias=cfg.attention_bias)
+        self.k_proj = nn.Linear(d, self.kv * self.hd, bias=cfg.attention_bias)
+        self.v_proj = nn.Linear(d, self.kv * self.hd, bias=cfg.attention_bias)
         self.o_proj = nn.Linear(self.h * self.hd, d, bias=False)
 
     def forward(self, x, cos, sin, bias, past_k=None, past_v=None):
@@ -308,7 +357,8 @@ class Llava(nn.Module):
     def __init__(self, cfg: LlavaConfig):
         super().__init__()
         self.cfg = cfg
-        self.vision = VisionTower(cfg.vision)
+        self.vision = SiglipTower(cfg.vision) if cfg.vision.model_type == "siglip_vision_model" \
+            else VisionTower(cfg.vision)
         self.projector = Projector(cfg.vision.hidden_size, cfg.text.hidden_size)
         self.lm = LlamaLM(cfg.text)
 
@@ -321,6 +371,8 @@ class Llava(nn.Module):
 
     def num_image_tokens(self):
         n = self.vision.num_patches
+        if self.cfg.vision.model_type == "siglip_vision_model":  # no CLS token
+            return n - 1 if self.cfg.vision_feature_select_strategy == "default" else n
         return n if self.cfg.vision_feature_select_strategy == "default" else n + 1
 
     def merge(self, input_ids, feats):

@@ -119,15 +119,33 @@ export function centerCrop(image: RgbImage, width: number, height: number): RgbI
   return { data, width, height };
 }
 
-/** Rescale and normalise into CHW float32: `(v · rescale − mean) / std` per channel. */
+/**
+ * The float32 value of each 8-bit level in one channel, with HF's arithmetic: `rescale` multiplies
+ * in float64 and casts to float32; `normalize` subtracts and divides in float32 (mean and std cast
+ * to float32 first). Computing `(v · rescale − mean) / std` in float64 and rounding once is up to
+ * one float32 step off on some levels.
+ */
+function channelTable(spec: ImageProcessorSpec, channel: number): Float32Array {
+  const f = Math.fround;
+  const table = new Float32Array(256);
+  const mean = f(spec.imageMean[channel]!);
+  const std = f(spec.imageStd[channel]!);
+  for (let level = 0; level < 256; level++) {
+    // float32 ∘ float64 op of float32 operands is the correctly rounded float32 op
+    let value = spec.doRescale ? f(level * spec.rescaleFactor) : level;
+    if (spec.doNormalize) value = f(f(value - mean) / std);
+    table[level] = value;
+  }
+  return table;
+}
+
+/** Rescale and normalise into CHW float32: `(v · rescale − mean) / std` per channel, as HF computes it. */
 export function toChwFloat32(image: RgbImage, spec: ImageProcessorSpec): Float32Array {
   const plane = image.width * image.height;
   const out = new Float32Array(plane * 3);
-  const scale = spec.doRescale ? spec.rescaleFactor : 1;
   for (let c = 0; c < 3; c++) {
-    const mean = spec.doNormalize ? spec.imageMean[c]! : 0;
-    const std = spec.doNormalize ? spec.imageStd[c]! : 1;
-    for (let i = 0; i < plane; i++) out[c * plane + i] = (image.data[i * 3 + c]! * scale - mean) / std;
+    const table = channelTable(spec, c);
+    for (let i = 0; i < plane; i++) out[c * plane + i] = table[image.data[i * 3 + c]!]!;
   }
   return out;
 }
