@@ -99,6 +99,7 @@ export const envSchema = z.object({
   GLIMPSE_REMOTE_MODEL: nonEmpty.optional(),
   GLIMPSE_REMOTE_CONTEXT_LENGTH: intString(256, 10_000_000).optional(),
   GLIMPSE_REMOTE_IMAGE_TOKENS: intString(1, 100_000).default(576),
+  GLIMPSE_REMOTE_RETRIES: intString(0, 10).default(3),
 
   GLIMPSE_SYSTEM_PROMPT: z.string().optional(),
   GLIMPSE_MAX_NEW_TOKENS: intString(1, 8192).default(256),
@@ -195,6 +196,8 @@ export interface Config {
         /** unset: the server's `max_model_len`, else 4096 */
         contextLength?: number;
         imageTokens: number;
+        /** retries before the first token (refused connection, 408/429/5xx, a cut before any text) */
+        retries: number;
       };
   generation: GenerationDefaults & { systemPrompt?: string };
   images: { maxPerRequest: number; maxBytes: number; maxPixels: number };
@@ -327,6 +330,7 @@ export function loadConfig(env: Record<string, string | undefined>): Config {
             ...(e.GLIMPSE_REMOTE_API_KEY ? { apiKey: e.GLIMPSE_REMOTE_API_KEY } : {}),
             ...(e.GLIMPSE_REMOTE_CONTEXT_LENGTH ? { contextLength: e.GLIMPSE_REMOTE_CONTEXT_LENGTH } : {}),
             imageTokens: e.GLIMPSE_REMOTE_IMAGE_TOKENS,
+            retries: e.GLIMPSE_REMOTE_RETRIES,
           }
         : {
             provider: 'onnx',
