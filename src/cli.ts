@@ -28,6 +28,7 @@ const commands = new Map<string, () => Promise<CliCommand>>([
   ['caption', async () => (await import('./commands/caption-command.js')).captionCommand],
   ['label', async () => (await import('./commands/label-command.js')).labelCommand],
   ['discord', async () => (await import('./commands/discord-command.js')).discordCommand],
+  ['models', async () => (await import('./commands/models-command.js')).modelsCommand],
 ]);
 
 /** Registers a command (so feature modules can add theirs, e.g. `caption`, `label`). */

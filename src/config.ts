@@ -101,6 +101,9 @@ export const envSchema = z.object({
   GLIMPSE_REMOTE_IMAGE_TOKENS: intString(1, 100_000).default(576),
   GLIMPSE_REMOTE_RETRIES: intString(0, 10).default(3),
 
+  HF_TOKEN: nonEmpty.optional(),
+  HF_ENDPOINT: urlString(['http:', 'https:']).default('https://huggingface.co'),
+
   GLIMPSE_SYSTEM_PROMPT: z.string().optional(),
   GLIMPSE_MAX_NEW_TOKENS: intString(1, 8192).default(256),
   GLIMPSE_TEMPERATURE: floatString(0, 5).default(0),
@@ -200,6 +203,8 @@ export interface Config {
         retries: number;
       };
   generation: GenerationDefaults & { systemPrompt?: string };
+  /** the Hugging Face Hub, for `glimpse models pull`: `HF_ENDPOINT` (a mirror) and `HF_TOKEN` */
+  hub: { endpoint: string; token?: string };
   images: { maxPerRequest: number; maxBytes: number; maxPixels: number };
   store: { sqlitePath: string; redisUrl?: string; historyTtlSeconds: number };
   scheduler: { concurrency: number; queueMax: number; rateLimitPerMinute: number };
@@ -350,6 +355,10 @@ export function loadConfig(env: Record<string, string | undefined>): Config {
       repetitionPenalty: e.GLIMPSE_REPETITION_PENALTY,
       ...(e.GLIMPSE_SYSTEM_PROMPT ? { systemPrompt: e.GLIMPSE_SYSTEM_PROMPT } : {}),
     },
+    hub: {
+      endpoint: e.HF_ENDPOINT.replace(/\/+$/, ''),
+      ...(e.HF_TOKEN ? { token: e.HF_TOKEN } : {}),
+    },
     images: {
       maxPerRequest: e.GLIMPSE_MAX_IMAGES,
       maxBytes: e.GLIMPSE_MAX_IMAGE_BYTES,
@@ -434,6 +443,7 @@ export function secretValues(config: Config): string[] {
     config.slack?.appToken,
     config.slack?.signingSecret,
     config.model.provider === 'remote' ? config.model.apiKey : undefined,
+    config.hub.token,
   ];
   const redis = config.store.redisUrl;
   if (redis) {

@@ -19,6 +19,7 @@ const secretKeys = [
   'SLACK_SIGNING_SECRET',
   'SLACK_APP_TOKEN',
   'GLIMPSE_REMOTE_API_KEY',
+  'HF_TOKEN',
   'REDIS_URL',
   'redisUrl',
 ];
