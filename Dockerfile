@@ -12,8 +12,9 @@ ENV ONNXRUNTIME_NODE_INSTALL=skip
 COPY package.json package-lock.json .npmrc tsconfig.json tsconfig.build.json ./
 COPY src ./src
 COPY bin ./bin
-# npm ci builds dist/ (the prepare script); then the dev dependencies go
-RUN npm ci --no-audit --no-fund && npm prune --omit=dev --no-audit --no-fund && rm -rf src tsconfig*.json
+# npm ci builds dist/ (the prepare script); then the dev dependencies go (src/ stays: the
+# playground serves its page from src/adapters/web/public)
+RUN npm ci --no-audit --no-fund && npm prune --omit=dev --no-audit --no-fund
 
 FROM node:20-bookworm-slim
 WORKDIR /app

@@ -1,6 +1,6 @@
 import { createHash, type Hash } from 'node:crypto';
 import { createReadStream, createWriteStream } from 'node:fs';
-import { mkdir, rename, stat, unlink } from 'node:fs/promises';
+import { mkdir, rename, stat, unlink, writeFile } from 'node:fs/promises';
 import { dirname } from 'node:path';
 import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
@@ -77,6 +77,7 @@ async function attempt(options: FileDownloadOptions): Promise<'sha256' | 'git-sh
   const download =
     offset === file.size ? undefined : await client.download(id, revision, file.path, offset, signal);
   if (download) offset = download.offset;
+  else if (offset === 0) await writeFile(part, ''); // an empty file: nothing to download
   const check = checker(file);
   if (offset > 0) await hashInto(check.hash, part);
   progress.start(file.path, file.size, offset);

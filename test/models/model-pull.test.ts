@@ -162,6 +162,19 @@ describe('glimpse models pull (pullModel against a loopback Hub and CDN)', () =>
     expect(existsSync(join(folder(), 'config.json'))).toBe(false);
   });
 
+  it('an empty file (0 bytes) is put in place too', async () => {
+    hub.repos.set(repoId, [...hubRepo(), { path: 'added_tokens.json', bytes: Buffer.alloc(0), lfs: false }]);
+    const result = await pullModel({
+      client: client(),
+      id: repoId,
+      precision: 'q4',
+      dir,
+      progress: silentProgress,
+    });
+    expect(result.files).toContainEqual({ path: 'added_tokens.json', size: 0, status: 'downloaded' });
+    expect(await readFile(join(folder(), 'added_tokens.json'))).toEqual(Buffer.alloc(0));
+  });
+
   it('a second pull finds every file in place and downloads nothing', async () => {
     await pullModel({ client: client(), id: repoId, precision: 'q4', dir, progress: silentProgress });
     const before = hub.requests.length;
