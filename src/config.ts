@@ -99,6 +99,10 @@ export const envSchema = z.object({
   GLIMPSE_REMOTE_MODEL: nonEmpty.optional(),
   GLIMPSE_REMOTE_CONTEXT_LENGTH: intString(256, 10_000_000).optional(),
   GLIMPSE_REMOTE_IMAGE_TOKENS: intString(1, 100_000).default(576),
+  GLIMPSE_REMOTE_RETRIES: intString(0, 10).default(3),
+
+  HF_TOKEN: nonEmpty.optional(),
+  HF_ENDPOINT: urlString(['http:', 'https:']).default('https://huggingface.co'),
 
   GLIMPSE_SYSTEM_PROMPT: z.string().optional(),
   GLIMPSE_MAX_NEW_TOKENS: intString(1, 8192).default(256),
@@ -218,8 +222,12 @@ export interface Config {
         /** unset: the server's `max_model_len`, else 4096 */
         contextLength?: number;
         imageTokens: number;
+        /** retries before the first token (refused connection, 408/429/5xx, a cut before any text) */
+        retries: number;
       };
   generation: GenerationDefaults & { systemPrompt?: string };
+  /** the Hugging Face Hub, for `glimpse models pull`: `HF_ENDPOINT` (a mirror) and `HF_TOKEN` */
+  hub: { endpoint: string; token?: string };
   images: { maxPerRequest: number; maxBytes: number; maxPixels: number };
   store: { sqlitePath: string; redisUrl?: string; historyTtlSeconds: number };
   scheduler: { concurrency: number; queueMax: number; rateLimitPerMinute: number };
@@ -365,6 +373,7 @@ export function loadConfig(env: Record<string, string | undefined>): Config {
             ...(e.GLIMPSE_REMOTE_API_KEY ? { apiKey: e.GLIMPSE_REMOTE_API_KEY } : {}),
             ...(e.GLIMPSE_REMOTE_CONTEXT_LENGTH ? { contextLength: e.GLIMPSE_REMOTE_CONTEXT_LENGTH } : {}),
             imageTokens: e.GLIMPSE_REMOTE_IMAGE_TOKENS,
+            retries: e.GLIMPSE_REMOTE_RETRIES,
           }
         : {
             provider: 'onnx',
@@ -383,6 +392,10 @@ export function loadConfig(env: Record<string, string | undefined>): Config {
       topK: e.GLIMPSE_TOP_K,
       repetitionPenalty: e.GLIMPSE_REPETITION_PENALTY,
       ...(e.GLIMPSE_SYSTEM_PROMPT ? { systemPrompt: e.GLIMPSE_SYSTEM_PROMPT } : {}),
+    },
+    hub: {
+      endpoint: e.HF_ENDPOINT.replace(/\/+$/, ''),
+      ...(e.HF_TOKEN ? { token: e.HF_TOKEN } : {}),
     },
     images: {
       maxPerRequest: e.GLIMPSE_MAX_IMAGES,
@@ -502,6 +515,7 @@ export function secretValues(config: Config): string[] {
     config.slack?.signingSecret,
     config.model.provider === 'remote' ? config.model.apiKey : undefined,
     config.serve.apiKey,
+    config.hub.token,
   ];
   const redis = config.store.redisUrl;
   if (redis) {

@@ -21,6 +21,12 @@ export type GlimpseErrorCode =
   | 'glimpse_aborted'
   | 'glimpse_store_failed'
   | 'glimpse_remote_failed'
+  | 'glimpse_hub_unreachable'
+  | 'glimpse_hub_not_found'
+  | 'glimpse_hub_unauthorized'
+  | 'glimpse_hub_failed'
+  | 'glimpse_precision_unavailable'
+  | 'glimpse_download_corrupt'
   | 'glimpse_not_implemented';
 
 export interface GlimpseErrorOptions {

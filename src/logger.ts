@@ -20,6 +20,7 @@ const secretKeys = [
   'SLACK_APP_TOKEN',
   'GLIMPSE_REMOTE_API_KEY',
   'GLIMPSE_SERVE_API_KEY',
+  'HF_TOKEN',
   'REDIS_URL',
   'redisUrl',
 ];

@@ -162,3 +162,24 @@ describe('glimpse serve configuration', () => {
     }
   });
 });
+
+describe('the Hub settings (glimpse models pull)', () => {
+  it('HF_ENDPOINT defaults to huggingface.co, loses a trailing slash; HF_TOKEN is a secret to scrub', () => {
+    expect(loadConfig({}).hub).toEqual({ endpoint: 'https://huggingface.co' });
+    const config = loadConfig({ HF_ENDPOINT: 'http://mirror.local:8080/', HF_TOKEN: 'hf_abcdefgh12345678' });
+    expect(config.hub).toEqual({ endpoint: 'http://mirror.local:8080', token: 'hf_abcdefgh12345678' });
+    expect(secretValues(config)).toContain('hf_abcdefgh12345678');
+    expect(() => loadConfig({ HF_ENDPOINT: 'ftp://x' })).toThrow(/HF_ENDPOINT/);
+  });
+
+  it('GLIMPSE_REMOTE_RETRIES: 3 by default, 0 to 10', () => {
+    const remote = {
+      GLIMPSE_MODEL_PROVIDER: 'remote',
+      GLIMPSE_REMOTE_URL: 'http://gpu:8000',
+      GLIMPSE_REMOTE_MODEL: 'm',
+    };
+    expect(loadConfig(remote).model).toMatchObject({ retries: 3 });
+    expect(loadConfig({ ...remote, GLIMPSE_REMOTE_RETRIES: '0' }).model).toMatchObject({ retries: 0 });
+    expect(() => loadConfig({ ...remote, GLIMPSE_REMOTE_RETRIES: '11' })).toThrow(/GLIMPSE_REMOTE_RETRIES/);
+  });
+});

@@ -38,6 +38,11 @@ export const commandList: readonly CommandEntry[] = [
     load: async () => (await import('./label-command.js')).labelCommand,
   },
   {
+    name: 'models',
+    summary: 'pull a LLaVA ONNX export from the Hugging Face Hub, list installed models',
+    load: async () => (await import('./models-command.js')).modelsCommand,
+  },
+  {
     name: 'discord',
     summary: 'discord register [--guild ID]: register the slash and message commands',
     load: async () => (await import('./discord-command.js')).discordCommand,

@@ -14,6 +14,7 @@ export async function createModel(config: Config, logger: Logger): Promise<Visio
       ...(config.model.apiKey ? { apiKey: config.model.apiKey } : {}),
       ...(config.model.contextLength ? { contextLength: config.model.contextLength } : {}),
       imageTokens: config.model.imageTokens,
+      retry: { retries: config.model.retries },
       maxImagesPerRequest: config.images.maxPerRequest,
       defaults: config.generation,
       logger,

@@ -31,6 +31,8 @@ export interface RecordedHostRequest {
 export class FakeOpenAIHost {
   readonly requests: RecordedHostRequest[] = [];
   behaviour: HostBehaviour = { kind: 'answer', answer: () => ['Red', '.'] };
+  /** statuses the next chat requests answer, one each, before `behaviour` applies again */
+  readonly failNext: number[] = [];
   /** a status `GET /v1/models` answers instead of the list (with the same careless echo) */
   modelsStatus: number | undefined;
   port = 0;
@@ -106,6 +108,8 @@ export class FakeOpenAIHost {
     if (request.method !== 'POST' || path !== '/v1/chat/completions' || !body) {
       return void response.writeHead(404).end();
     }
+    const failure = this.failNext.shift();
+    if (failure !== undefined) return echo(failure);
     const behaviour = this.behaviour;
     if (behaviour.kind === 'status') {
       return echo(behaviour.status);

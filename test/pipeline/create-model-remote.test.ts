@@ -64,6 +64,31 @@ describe('GLIMPSE_REMOTE_CONTEXT_LENGTH and GLIMPSE_REMOTE_IMAGE_TOKENS', () => 
     expect(model.info).toMatchObject({ contextLength: 8192, imageTokens: 2880 });
   });
 
+  it('GLIMPSE_REMOTE_RETRIES=0 turns retrying off: a 503 is the answer', async () => {
+    const scope = nock(origin)
+      .get('/v1/models')
+      .reply(200, { data: [{ id: 'm' }] })
+      .post('/v1/chat/completions')
+      .reply(503, { error: { message: 'loading' } });
+    const model = await createModel(
+      loadConfig({
+        GLIMPSE_MODEL_PROVIDER: 'remote',
+        GLIMPSE_REMOTE_URL: origin,
+        GLIMPSE_REMOTE_MODEL: 'm',
+        GLIMPSE_REMOTE_CONTEXT_LENGTH: '4096',
+        GLIMPSE_REMOTE_RETRIES: '0',
+      }),
+      logger,
+    );
+    const parts = [];
+    for await (const part of model.stream({
+      messages: [{ role: 'user', content: [{ type: 'text', text: 'hi' }] }],
+    }))
+      parts.push(part);
+    scope.done(); // one chat request; a retry would find no reply and fail differently
+    expect(parts.at(-1)).toMatchObject({ type: 'error', error: { details: { status: 503 } } });
+  });
+
   it('rejects a context length that is not a number', () => {
     expect(() =>
       loadConfig({

@@ -423,11 +423,18 @@ describe('OpenAICompatibleModel errors', () => {
     [503, { error: 'overloaded' }, /problem/],
   ];
   for (const [status, body, userMessage] of cases) {
-    it(`turns HTTP ${status} into glimpse_remote_failed with a short user message and no key`, async () => {
-      nock(origin)
+    // 429 and 5xx are asked again (here twice, 1 ms apart) before the error; 401 and 404 are not
+    const attempts = status === 429 || status >= 500 ? 3 : 1;
+    it(`turns HTTP ${status} into glimpse_remote_failed with a short user message and no key (${attempts} attempt${attempts > 1 ? 's' : ''})`, async () => {
+      const scope = nock(origin)
         .post('/v1/chat/completions')
+        .times(attempts)
         .reply(status, body as nock.Body);
-      const error = await errorOf(await collect(model().stream(request)));
+      const error = await errorOf(
+        await collect(model({ retry: { retries: 2, minDelayMs: 1 } }).stream(request)),
+      );
+      scope.done();
+      expect(nock.pendingMocks()).toEqual([]);
       expect(error.userMessage).toMatch(userMessage);
       expect(error.message).toContain(String(status));
       expect(error.details).toMatchObject({ status });
@@ -447,7 +454,12 @@ describe('OpenAICompatibleModel errors', () => {
     await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
     const { port } = server.address() as AddressInfo;
     await new Promise((resolve) => server.close(resolve));
-    const remote = new OpenAICompatibleModel({ url: `http://127.0.0.1:${port}`, model: 'm', apiKey });
+    const remote = new OpenAICompatibleModel({
+      url: `http://127.0.0.1:${port}`,
+      model: 'm',
+      apiKey,
+      retry: { minDelayMs: 1 },
+    });
     const error = await errorOf(await collect(remote.stream(request)));
     expect(error.userMessage).toMatch(/unavailable .*cannot be reached/);
     expect(error.message).toContain('ECONNREFUSED');

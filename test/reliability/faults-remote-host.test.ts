@@ -31,7 +31,7 @@ describe('the remote model host down and back', () => {
     await host?.stop();
   });
 
-  it('refused connection, then HTTP 503: a short "unavailable" reply each time; the host back on its port answers the next turn', async () => {
+  it('refused connection, then HTTP 503 past the retries: a short "unavailable" reply each time; the host back on its port answers the next turn, through one more 503', async () => {
     host = await startFakeOpenAIHost();
     host.behaviour = { kind: 'answer', answer: () => ['Red', '.'] };
     const { logger, lines } = recordingLogger();
@@ -41,6 +41,8 @@ describe('the remote model host down and back', () => {
       model: host.model,
       apiKey: 'sk-remote-test-key',
       logger,
+      // the default backoff (0.5 s, 1 s, 2 s) shortened: the same retries, sooner
+      retry: { retries: 3, minDelayMs: 5 },
     });
     const store = new KeyvConversationStore(new Keyv(), { historyTtlSeconds: 3600, logger });
     manager = createConversationManager({ model, store, logger, config: managerConfig() });
@@ -67,13 +69,20 @@ describe('the remote model host down and back', () => {
 
     await host.start(); // the same port
     host.behaviour = { kind: 'status', status: 503 };
+    const beforeStarting = host.chats.length;
     const starting = await turn('m3', 'And the square?');
+    // asked 4 times (the first try and 3 retries) before the user hears of it
+    expect(host.chats.length - beforeStarting).toBe(4);
     expect(errorsOf(starting.parts).map((part) => part.message)).toEqual([
       'The model is unavailable right now (its server had a problem); please try again shortly.',
     ]);
 
+    const failedRequests = host.chats.length;
     host.behaviour = { kind: 'answer', answer: () => ['Blue', '.'] };
+    // a 503 once more, then the answer: within the retry budget the user never sees the 503
+    host.failNext.push(503);
     const back = await turn('m4', 'And the square?');
+    expect(host.chats.length - failedRequests).toBe(2);
     expect(back.reply.texts()).toEqual(['Blue.']);
     expect(errorsOf(back.parts)).toEqual([]);
     // the answered turn carried the history: the first exchange and the failed questions
