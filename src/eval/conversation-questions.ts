@@ -330,7 +330,9 @@ export function sampleDialogue(
       continue;
     }
     let turn: ConversationTurn | undefined;
+    const described = turns.some((before) => before.intent === 'describe');
     for (const intent of random.shuffle(freshIntents)) {
+      if (intent === 'describe' && described) continue; // one long caption per dialogue at most
       turn = freshTurn(spec, scene, intent, random, split);
       if (turn) break;
     }

@@ -270,12 +270,25 @@ if (!haveModel) {
  * target on this sample, so a float difference between CPUs on a near-tie would fail the suite. The
  * 200-image evaluation is the target check. It fails when a pipeline or model change makes the
  * embedded model answer worse.
+ *
+ * Issue #17's figures are computed and reported for the same sample, every kind of case asked
+ * (trained and held-out phrasings of every intent, 6-turn dialogues, out-of-domain questions, the
+ * playground conversation). The committed model predates #17 and was measured here (2026-12) at
+ * held-out phrasings ~19%, turns 4–6 ~22%, out-of-domain 0%, playground 1/4 — so the floors below are
+ * what it meets, not the targets, and `npm run eval` exits 1 until the retrained model lands.
+ * PLAN: when `models/tiny-shapes` is replaced by the #17 model (train.py's defaults, models/README.md),
+ * raise these four floors to `evalTargets` (held-out 90%, turns 4–6 85%, out of domain 90%,
+ * playground 100%), less one answer on this sample where the 200-image figure sits near its target.
  */
 const measuredFloor = {
   qa: evalTargets.qa,
   caption: evalTargets.caption,
   zeroShot: 0.875,
   followUp: 0.825,
+  heldOutPhrasings: 0.1,
+  lateTurns: 0.1,
+  outOfDomain: 0,
+  playground: 0.25,
 };
 
 describe.skipIf(!haveModel)(`the embedded model (${modelDir}) on 40 held-out images`, () => {
@@ -300,17 +313,34 @@ describe.skipIf(!haveModel)(`the embedded model (${modelDir}) on 40 held-out ima
           evalTargets.caption,
           evalTargets.zeroShot,
           evalTargets.followUp,
+          evalTargets.heldOutPhrasings,
+          evalTargets.lateTurns,
+          evalTargets.outOfDomain,
+          evalTargets.playground,
         ]);
         const floors = [
           measuredFloor.qa,
           measuredFloor.caption,
           measuredFloor.zeroShot,
           measuredFloor.followUp,
+          measuredFloor.heldOutPhrasings,
+          measuredFloor.lateTurns,
+          measuredFloor.outOfDomain,
+          measuredFloor.playground,
         ];
         rows.forEach((row, index) => {
           expect(row.rate, `${row.name}\n${report}`).toBeGreaterThanOrEqual(floors[index]!);
         });
         expect(report).toMatch(/≥ 90%/);
+        // a sample of every kind of issue #17 case was asked
+        expect(result.phrasing.trained.total).toBeGreaterThanOrEqual(40 * 5);
+        expect(result.phrasing.heldOut.total).toBe(result.phrasing.trained.total);
+        expect(Object.keys(result.phrasingByIntent.heldOut).length).toBeGreaterThanOrEqual(10);
+        expect(result.outOfDomain.heldOut.total).toBe(40);
+        expect(result.outOfDomain.trained.total).toBe(40);
+        expect(result.byTurn.map((turn) => turn.total)).toEqual(Array(6).fill(40));
+        expect(result.playground.total).toBe(spec.conversation.playground.turns.length);
+        expect(report).toMatch(/playground conversation \(a red circle beside a blue square\)/);
       } finally {
         await labeler.close();
         await model.close();
