@@ -951,7 +951,7 @@ def add_dialogue_args(ap):
 
 # --smoke: every stage runs, a few tens of steps each, on small pools (≈ 3–5 min on 2 cores)
 SMOKE = dict(pool=800, pool2=200, steps0=40, steps_lm=30, steps1=20, steps2=60, easy2=20, steps2_frozen=60,
-             steps_zs=40, eval_n=40, log_every=10)
+             steps_zs=40, eval_n=16, log_every=10)
 
 
 def main():
