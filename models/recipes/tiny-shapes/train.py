@@ -347,7 +347,8 @@ def dialogue_turns(spec, sc, rng, args, tuned=False):
     trained phrasings, follow-ups that refer back, and out-of-domain turns with the honest reply.
     Answers in the history are the true short answers: the model's own style."""
     focus = tuple(t for t in getattr(args, "focus2", "").split(",") if t)
-    if rng.random() < getattr(args, "canon2", 1.0):
+    canon = getattr(args, "canon2", 1.0)
+    if canon >= 1.0 or rng.random() < canon:  # (no draw at 1: runs before #17 keep their random stream)
         return sample_turns(spec, sc, rng, args.max_turns2, args.min_turns2, focus, args.focus2_p)
     n = args.max_turns2_tuned if tuned else args.max_turns2_grammar
     turns = P.sample_dialogue(spec, sc, rng, rng.randint(1, max(1, n)), follow_up_p=args.follow2_p,
@@ -678,19 +679,38 @@ def stage_vl(model, text, spec, pool, args, stage, cache=None, zs=None, steps=No
     model.train()
     if not train_vision:
         model.vision.eval()
+    # --bucket2 B (stage 2): draw B batches' dialogues at once, sort them by length and train them as
+    # B consecutive batches of similar length, so a batch pads to its own longest dialogue, not to the
+    # longest of up to 6 turns (issue #17's dialogues: ~25 % fewer padded tokens in the frozen phase)
+    bucket = max(1, getattr(args, "bucket2", 1)) if stage == 2 else 1
+    queue = []
+
+    def draw(step):
+        if step < easy_steps:
+            return easy[rng.randrange(len(easy))]
+        return rng.randrange(len(scs))
+
     for step in range(steps):
         cosine_lr(opt, step, steps, lr)
-        if step < easy_steps:
-            idx = [easy[rng.randrange(len(easy))] for _ in range(bs)]
-        else:
-            idx = [rng.randrange(len(scs)) for _ in range(bs)]
-        convs = []
-        for i in idx:
-            if stage == 1:
-                turns = [(spec["questions"]["describe"]["q"], S.describe(spec, scs[i]))]
+        if not queue:
+            pairs = []
+            for k in range(bucket):
+                for i in [draw(step + k) for _ in range(bs)]:  # indices first, as before (bucket 1 = run K's stream)
+                    if stage == 1:
+                        turns = [(spec["questions"]["describe"]["q"], S.describe(spec, scs[i]))]
+                    else:
+                        turns = dialogue_turns(spec, scs[i], rng, args, tuned=train_vision)
+                    pairs.append((i, text.conversation(turns)))
+            if bucket > 1:
+                pairs.sort(key=lambda p: len(p[1][0]))
+                chunks = [pairs[k * bs:(k + 1) * bs] for k in range(bucket)]
+                rng.shuffle(chunks)
             else:
-                turns = dialogue_turns(spec, scs[i], rng, args, tuned=train_vision)
-            convs.append(text.conversation(turns))
+                chunks = [pairs]
+            queue.extend(chunks)
+        batch = queue.pop(0)
+        idx = [i for i, _ in batch]
+        convs = [c for _, c in batch]
         ids, am, labels = text.batch(convs, text.tok.pad_id)
         loss_zs = None
         with amp(not train_vision or args.bf16_tuned):
@@ -947,6 +967,8 @@ def add_dialogue_args(ap):
     ap.add_argument("--max-turns2-tuned", type=int, default=4, help="grammar dialogues in the tuned phase: 1..N turns")
     ap.add_argument("--follow2-p", type=float, default=0.5, help="grammar dialogues: chance of a follow-up when one fits")
     ap.add_argument("--ood2-p", type=float, default=0.08, help="grammar dialogues: chance of an out-of-domain turn")
+    ap.add_argument("--bucket2", type=int, default=4,
+                    help="stage 2: sort this many batches' dialogues by length together (1 = off, before #17)")
 
 
 # --smoke: every stage runs, a few tens of steps each, on small pools (≈ 3–5 min on 2 cores)
