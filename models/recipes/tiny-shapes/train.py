@@ -807,8 +807,8 @@ def caption_complete(spec, sc, caption):
 
 @torch.no_grad()
 def conversation_items(spec, scs, seed):
-    """Issue #17's cases for the quick Python check (own rng, so the older items stay as they were):
-    per scene one question of every fresh intent and one out-of-domain question in each split, and a
+    """Issue #17's cases for the quick Python check (own rng, so the older items stay as they were;
+    evaluate() passes its first 150 scenes): per scene one question of every fresh intent and one out-of-domain question in each split, and a
     6-turn dialogue (half held-out phrasings) asked turn by turn with the TRUE answers in the history
     (teacher forcing: the TypeScript eval puts the model's own answers there)."""
     rng = random.Random(f"conversation:{seed}")
@@ -827,7 +827,7 @@ def conversation_items(spec, scs, seed):
     return items
 
 
-def evaluate(model, tenc, text, spec, logit_scale, n=300, seed=EVAL_SEED, aug=False, bs=64, conversation=True):
+def evaluate(model, tenc, text, spec, logit_scale, n=300, seed=EVAL_SEED, aug=False, bs=64, conversation=150):
     model.eval()
     tenc.eval()
     scs, imgs = make_pool(seed, n, aug=aug, workers=1)
@@ -840,7 +840,7 @@ def evaluate(model, tenc, text, spec, logit_scale, n=300, seed=EVAL_SEED, aug=Fa
         fu = fus[i % len(fus)]
         items.append((i, "followup:" + fu[0], [(fu[1], fu[2]), (fu[3], None)], fu[4]))
     if conversation and "conversation" in spec:
-        items += conversation_items(spec, scs, seed)
+        items += conversation_items(spec, scs[:conversation], seed)  # the first `conversation` scenes
     conv = {}
     results = {}
     captions_ok = []
@@ -1130,7 +1130,7 @@ def main():
     t = time.time()
     ev = evaluate(model, tenc, text, spec, logit_scale, n=args.eval_n)
     ev_aug = evaluate(model, tenc, text, spec, logit_scale, n=args.eval_n // 2, seed=EVAL_SEED + 1, aug=True,
-                      conversation=False)
+                      conversation=0)
     timings["eval"] = time.time() - t
     log("eval (held-out seed, plain render):", json.dumps(ev, indent=1))
     log("eval (held-out seed, augmented render):", json.dumps({k: v for k, v in ev_aug.items() if k != "per_type"}))
