@@ -3,6 +3,9 @@ import type { ImagePart } from '../messages.js';
 import type { ModelMessage, VisionChatModel } from '../pipeline/vision-chat-model.js';
 import type { ImageLabeler } from '../pipeline/zero-shot-labeler.js';
 import { answerMatches, captionNamesEverything } from './answer-scoring.js';
+import { type ConversationTurn, conversationCases, isHonestReply } from './conversation-questions.js';
+import type { AnyIntent, Split } from './phrasing-grammar.js';
+import type { Scene } from './scene.js';
 import { generateScene } from './scene-generator.js';
 import { type QuestionType, questionsForScene, questionTypes } from './scene-questions.js';
 import { renderScenePng } from './scene-renderer.js';
@@ -42,6 +45,20 @@ export interface EvalResult {
   /** the second turn of two-turn dialogues, with the model's own first answer in the history */
   followUp: Tally;
   followUpFirst: Tally;
+  /** issue #17: in-domain questions (fresh and follow-ups) in trained and in held-out phrasings */
+  phrasing: Record<Split, Tally>;
+  phrasingByIntent: Record<Split, Partial<Record<AnyIntent, Tally>>>;
+  /** held-out questions by what their held-out part tests */
+  heldOutByItem: Record<string, Tally>;
+  /** out-of-domain questions answered with the honest reply */
+  outOfDomain: Record<Split, Tally>;
+  /** in-domain questions answered with the honest reply (wrong, counted in the tallies above too) */
+  falseRefusals: Tally;
+  /** 6-turn dialogues with the model's own answers in the history, by turn (index 0 = turn 1) */
+  byTurn: Tally[];
+  /** issue #17's playground conversation (a red circle beside a blue square) */
+  playground: Tally;
+  playgroundTranscript: { question: string; expected: string; got: string }[];
   mistakes: EvalMistake[];
 }
 
@@ -84,6 +101,56 @@ const question = (image: ImagePart | undefined, text: string): ModelMessage => (
   content: [...(image ? [image] : []), { type: 'text', text }],
 });
 
+/** A turn's answer is right: describe by caption completeness, the rest by the spec's exact match. */
+export function turnCorrect(spec: SceneSpec, scene: Scene, turn: ConversationTurn, got: string): boolean {
+  if (turn.intent === 'describe') return captionNamesEverything(spec, scene, got);
+  return answerMatches(got, turn.answer);
+}
+
+/** Asks `turns` one after another, the model's own answers in the history; returns its answers. */
+async function converse(
+  model: VisionChatModel,
+  image: ImagePart,
+  questions: readonly string[],
+  maxNewTokens: number,
+  signal?: AbortSignal,
+): Promise<string[]> {
+  const messages: ModelMessage[] = [];
+  const answers: string[] = [];
+  for (const [t, text] of questions.entries()) {
+    messages.push(question(t === 0 ? image : undefined, text));
+    const got = await answerOnce(model, [...messages], maxNewTokens, signal);
+    answers.push(got);
+    messages.push({ role: 'assistant', content: [{ type: 'text', text: got.trim() }] });
+  }
+  return answers;
+}
+
+async function sceneImage(spec: SceneSpec, scene: Scene, name: string): Promise<ImagePart> {
+  const png = await renderScenePng(scene, {
+    outlineWidth: spec.diagram.outlineWidth,
+    labelColour: spec.diagram.labelColour,
+    arrowColour: spec.diagram.arrowColour,
+  });
+  return ingestImage(new Uint8Array(png), name, {
+    maxBytes: Number.MAX_SAFE_INTEGER,
+    maxPixels: Number.MAX_SAFE_INTEGER,
+  });
+}
+
+/** The spec's playground scene (issue #17), drawn like the evaluation's scenes. */
+export function playgroundScene(spec: SceneSpec): Scene {
+  const p = spec.conversation.playground;
+  return {
+    index: -1,
+    imageSize: spec.imageSize,
+    background: p.background,
+    backgroundRgb: spec.backgrounds[p.background] ?? [255, 255, 255],
+    shapes: p.shapes.map((shape) => ({ ...shape, rgb: spec.colours[shape.colour]!, outlined: false })),
+    arrows: [],
+  };
+}
+
 export async function runEmbeddedModelEval(options: EvalOptions): Promise<EvalResult> {
   const { spec, model, labeler, seed, signal } = options;
   const maxNewTokens = options.maxNewTokens ?? 64;
@@ -101,6 +168,14 @@ export async function runEmbeddedModelEval(options: EvalOptions): Promise<EvalRe
     zeroShotSingle: tally(),
     followUp: tally(),
     followUpFirst: tally(),
+    phrasing: { trained: tally(), heldOut: tally() },
+    phrasingByIntent: { trained: {}, heldOut: {} },
+    heldOutByItem: {},
+    outOfDomain: { trained: tally(), heldOut: tally() },
+    falseRefusals: tally(),
+    byTurn: Array.from({ length: spec.conversation.maxTurns }, tally),
+    playground: tally(),
+    playgroundTranscript: [],
     mistakes: [],
   };
   const miss = (mistake: EvalMistake) => result.mistakes.push(mistake);
@@ -166,7 +241,93 @@ export async function runEmbeddedModelEval(options: EvalOptions): Promise<EvalRe
         got: top,
       });
     }
+    const cases = conversationCases(spec, scene, seed);
+    const scoreInDomain = (split: Split, turn: ConversationTurn, got: string, asked: string) => {
+      const ok = turnCorrect(spec, scene, turn, got);
+      count(result.phrasing[split], ok);
+      const byIntent = result.phrasingByIntent[split];
+      byIntent[turn.intent] ??= tally();
+      count(byIntent[turn.intent]!, ok);
+      for (const item of turn.heldOut) {
+        result.heldOutByItem[item] ??= tally();
+        count(result.heldOutByItem[item]!, ok);
+      }
+      count(result.falseRefusals, isHonestReply(spec, got));
+      if (!ok) {
+        miss({ scene: index, task: `${split} ${turn.intent}`, question: asked, expected: turn.answer, got });
+      }
+    };
+    for (const { split, turn } of cases.single) {
+      const got = await answerOnce(model, [question(image, turn.question)], maxNewTokens, signal);
+      if (turn.intent === 'outOfDomain') {
+        const ok = isHonestReply(spec, got);
+        count(result.outOfDomain[split], ok);
+        if (!ok) {
+          miss({
+            scene: index,
+            task: `${split} out-of-domain`,
+            question: turn.question,
+            expected: turn.answer,
+            got,
+          });
+        }
+      } else {
+        scoreInDomain(split, turn, got, turn.question);
+      }
+    }
+    for (const { split, first, second } of cases.pairs) {
+      const [firstGot, got] = await converse(
+        model,
+        image,
+        [first.question, second.question],
+        maxNewTokens,
+        signal,
+      );
+      scoreInDomain(split, second, got!, `${first.question} → ${firstGot!.trim()} → ${second.question}`);
+    }
+    const answers = await converse(
+      model,
+      image,
+      cases.dialogue.map((turn) => turn.question),
+      maxNewTokens,
+      signal,
+    );
+    cases.dialogue.forEach((turn, t) => {
+      const got = answers[t]!;
+      const ok =
+        turn.intent === 'outOfDomain' ? isHonestReply(spec, got) : turnCorrect(spec, scene, turn, got);
+      count(result.byTurn[t]!, ok);
+      if (!ok) {
+        const history = cases.dialogue
+          .slice(0, t)
+          .map((before, k) => `${before.question} → ${answers[k]!.trim()}`)
+          .join(' → ');
+        miss({
+          scene: index,
+          task: `dialogue turn ${t + 1} ${turn.intent}`,
+          question: history ? `${history} → ${turn.question}` : turn.question,
+          expected: turn.answer,
+          got,
+        });
+      }
+    });
     options.onProgress?.(index + 1, options.count);
   }
+
+  const playground = spec.conversation.playground;
+  const pgScene = playgroundScene(spec);
+  const pgImage = await sceneImage(spec, pgScene, 'playground.png');
+  const pgAnswers = await converse(
+    model,
+    pgImage,
+    playground.turns.map((turn) => turn.q),
+    maxNewTokens,
+    signal,
+  );
+  playground.turns.forEach((turn, t) => {
+    const got = pgAnswers[t]!;
+    count(result.playground, answerMatches(got, turn.a));
+    result.playgroundTranscript.push({ question: turn.q, expected: turn.a, got: got.trim() });
+  });
   return result;
 }

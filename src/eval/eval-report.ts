@@ -1,13 +1,29 @@
+import { answerMatches } from './answer-scoring.js';
 import type { EvalResult, Tally } from './embedded-model-eval.js';
 import { type QuestionType, questionTypes } from './scene-questions.js';
 
-/** The issue's acceptance targets for the embedded model. */
+/** The acceptance targets for the embedded model: issue #4's four, then issue #17's. */
 export const evalTargets = {
   qa: 0.9,
   caption: 0.8,
   zeroShot: 0.9,
   followUp: 0.85,
+  heldOutPhrasings: 0.9,
+  lateTurns: 0.85,
+  outOfDomain: 0.9,
+  playground: 1,
 } as const;
+
+/** Dialogue turns reported together (1-based, inclusive). */
+export const turnGroups = [
+  { name: 'turn 1', from: 1, to: 1 },
+  { name: 'turns 2–3', from: 2, to: 3 },
+  { name: 'turns 4–6', from: 4, to: 6 },
+] as const;
+
+function turns(result: EvalResult, from: number, to: number): Tally {
+  return sum(result.byTurn.slice(from - 1, to));
+}
 
 /** The question types the Q&A target covers ("colour/shape/count/position questions"). */
 export const scoredQuestionTypes: readonly QuestionType[] = ['colour', 'shape', 'count', 'position'];
@@ -53,9 +69,26 @@ export function evalRows(result: EvalResult): EvalRow[] {
     row('captions naming every shape and colour', result.caption, evalTargets.caption),
     row('zero-shot top-1 of 8 labels', result.zeroShot, evalTargets.zeroShot),
     row('follow-ups (second turn)', result.followUp, evalTargets.followUp),
+    row('held-out phrasings', result.phrasing.heldOut, evalTargets.heldOutPhrasings),
+    row('dialogues, turns 4–6 (own answers in history)', turns(result, 4, 6), evalTargets.lateTurns),
+    row(
+      'out-of-domain: honest reply (held-out questions)',
+      result.outOfDomain.heldOut,
+      evalTargets.outOfDomain,
+    ),
+    row('playground conversation (issue #17)', result.playground, evalTargets.playground),
     ...questionTypes.map((type) => row(`  ${type} questions`, result.qa[type])),
     row('  zero-shot, single-shape images', result.zeroShotSingle),
     row('  follow-ups, first turn', result.followUpFirst),
+    row('  trained phrasings', result.phrasing.trained),
+    ...Object.entries(result.phrasingByIntent.heldOut).map(([intent, tally]) =>
+      row(`  held-out: ${intent}`, tally!),
+    ),
+    ...turnGroups
+      .slice(0, 2)
+      .map((group) => row(`  dialogues, ${group.name}`, turns(result, group.from, group.to))),
+    row('  out-of-domain: honest reply (trained questions)', result.outOfDomain.trained),
+    row('  in-domain answered with the honest reply', result.falseRefusals),
   ];
 }
 
@@ -81,6 +114,13 @@ export function formatEvalReport(
     lines.push(
       `${r.name.padEnd(width)}  ${percent(r.rate).padStart(7)}  ${`${r.correct}/${r.total}`.padStart(9)}  ${(r.target === undefined ? '' : `≥ ${Math.round(r.target * 100)}%`).padStart(7)}  ${r.pass === undefined ? '' : r.pass ? 'PASS' : 'FAIL'}`,
     );
+  }
+  if (result.playgroundTranscript.length > 0) {
+    lines.push('', 'playground conversation (a red circle beside a blue square):');
+    for (const turn of result.playgroundTranscript) {
+      const mark = answerMatches(turn.got, turn.expected) ? 'ok' : `expected "${turn.expected}"`;
+      lines.push(`  > ${turn.question}\n    ${turn.got}  (${mark})`);
+    }
   }
   const shown = result.mistakes.slice(0, options.mistakes ?? 10);
   if (shown.length > 0) {

@@ -30,6 +30,47 @@ def model_card(report, config, spec):
             ("zero-shot top-1 among 8 labels", "zero_shot_top1_of_8"),
             ("follow-ups (second answer)", "followups")]
     table = "\n".join(f"| {name} | {_pct(ev[key])} | {_pct(report['eval_augmented'][key])} |" for name, key in rows)
+    conv = ev.get("conversation") or {}
+    conv_rows = [("in-domain questions, trained phrasings", "phrasing_trained"),
+                 ("in-domain questions, held-out phrasings", "phrasing_heldOut"),
+                 ("dialogue turn 1 (true answers in the history)", "turn_1"),
+                 ("dialogue turns 2–3", "turns_2_3"), ("dialogue turns 4–6", "turns_4_6"),
+                 ("out of domain: the honest reply, trained questions", "ood_trained"),
+                 ("out of domain: the honest reply, held-out questions", "ood_heldOut")]
+    if conv:
+        table += "\n" + "\n".join(f"| {name} | {_pct(conv[key])} | |" for name, key in conv_rows if key in conv)
+    grammar = a.get("canon2", 1.0) < 1.0 and "conversation" in spec
+    vocab = a.get("vocab", 512)
+    if grammar:
+        c = spec["conversation"]
+        can = f"""Questions as people type them (issue #17): many phrasings of each intent — the colour of a
+shape ("What color is the circle?", "circle colour?", "Can you tell me what colour the star is?"),
+the shape of a colour, counts ("how many stars?"), positions ("Which shape is on the left side?",
+"leftmost object?", "What's at the top?"), existence with or without a colour ("Is there a star?",
+"Do you see a blue square in the image?"), and "what's in this picture?" / "what do you see?" for a
+description — in either spelling of colour, any case, with or without the question mark,
+politely or not. Conversations of up to {c['maxTurns']} turns that refer back: "Is there a star?" → "What
+colour is it?" → "And the square?" → "How many of those?", "And on the right?". Answers are short:
+a colour, a shape, a number word, "the red circle", yes/no, or the list of shapes left to right.
+Zero-shot labels of the form "a {{colour}} {{kind}}" (`glimpse label`)."""
+        cannot = f"""Anything but shapes, colours, counts and positions. Asked who made the picture, what its text or
+labels say, about an animal, a person or the weather, it answers "{c['honestReply']}"
+— trained on such questions, measured on ones it never saw (below). It cannot read the labels
+A/B/1/2, name colours other than its eight (a grey shape does not exist for it: "no"), say where a
+shape is except as the extreme on a side, or answer about a shape kind that appears twice ("What
+colour is the circle?" with two circles). Its vocabulary is a {vocab}-token BPE trained on the task
+text; a real photo still gets an answer in that small language, most likely shapes that are not
+there: it only ever saw pictures of shapes. It is a demonstration of the pipeline, not a general
+assistant: point `GLIMPSE_MODEL_DIR` at a real LLaVA export for that."""
+    else:
+        can = """Questions in the training phrasing: "What colour is the
+star?", "Which shape is on the left?", "How many circles are there?", "Is there a hexagon?",
+"Describe the image.", and follow-ups that refer back ("And what colour is it?"). Zero-shot labels
+of the form "a {colour} {kind}" (`glimpse label`)."""
+        cannot = f"""Anything else. Its vocabulary is the task's (a {vocab}-token BPE trained on the task text); a photo,
+a real diagram or another colour word gets an answer in the same small language — a description
+of shapes that are not there. It is a demonstration of the pipeline, not a general assistant:
+point `GLIMPSE_MODEL_DIR` at a real LLaVA export for that."""
     return f"""---
 license: mit
 pipeline_tag: image-text-to-text
@@ -47,17 +88,11 @@ no GPU. Files follow the standard LLaVA ONNX layout that transformers.js loads.
 ## What it can answer
 
 Pictures of 1–5 shapes — {", ".join(kinds)} — in {", ".join(colours)}, on plain backgrounds, with
-optional labels, arrows and outlines. Questions in the training phrasing: "What colour is the
-star?", "Which shape is on the left?", "How many circles are there?", "Is there a hexagon?",
-"Describe the image.", and follow-ups that refer back ("And what colour is it?"). Zero-shot labels
-of the form "a {{colour}} {{kind}}" (`glimpse label`).
+optional labels, arrows and outlines. {can}
 
 ## What it cannot do
 
-Anything else. Its vocabulary is the task's (a 512-token BPE trained on the task text); a photo,
-a real diagram or another colour word gets an answer in the same small language — a description
-of shapes that are not there. It is a demonstration of the pipeline, not a general assistant:
-point `GLIMPSE_MODEL_DIR` at a real LLaVA export for that.
+{cannot}
 
 ## How it was made
 
@@ -69,7 +104,8 @@ on {report['threads']} CPU threads (torch {report['torch']}, `--bf16 {a['bf16']}
 ## Evaluation
 
 train.py's own check on held-out seeds ({ev['scenes']} scenes plain, {report['eval_augmented']['scenes']}
-augmented; rendered by the Python renderer):
+augmented; rendered by the Python renderer; held-out phrasings are the spec's held-out split, never
+trained):
 
 | metric | plain | augmented |
 | --- | ---: | ---: |

@@ -2,8 +2,10 @@
 
     /usr/bin/python3 models/recipes/tiny-shapes/train.py --out models/tiny-shapes
 
-(the committed models/tiny-shapes is this command's output: 58 min on 2 CPU cores with native
-bf16, deterministic; run K in models/README.md)
+(the committed models/tiny-shapes is run K's output — today `--canon2 1 --vocab 512 --bucket2 1` —:
+58 min on 2 CPU cores with native bf16, deterministic; models/README.md. The defaults since issue #17
+add the phrasing grammar's trained split, 6-turn dialogues and out-of-domain turns; that full run is
+still to be done, `--smoke` checks the recipe end to end in a few minutes)
 
 Stages (the LLaVA line's recipe, scaled down):
   data     seeded scenes (scene-spec.json), rendered anti-aliased with augmentation
@@ -44,6 +46,7 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
 sys.path.insert(0, os.path.join(HERE, "..", ".."))
 
+import phrasings as P  # noqa: E402
 import scenes as S  # noqa: E402
 from tinyllava.bpe import Tokenizer, render_chat, train_bpe  # noqa: E402
 from tinyllava.corpus import task_corpus  # noqa: E402
@@ -328,6 +331,33 @@ def sample_turns(spec, sc, rng, max_turns=4, min_turns=1, focus=(), focus_p=0.0)
     return turns
 
 
+def make_tokenizer(spec, vocab=512, grammar=True):
+    """The BPE: trained on the canonical task text (tinyllava/corpus.py) plus, with `grammar`, the
+    trained split of the phrasing grammar (phrasings.corpus_texts: every trained pattern filled a few
+    times, with surfaces). Held-out phrasings never reach it."""
+    texts = task_corpus(spec)
+    if grammar:
+        texts = texts + P.corpus_texts(spec, random.Random(5))
+    return Tokenizer(*train_bpe(texts, vocab_size=vocab))
+
+
+def dialogue_turns(spec, sc, rng, args, tuned=False):
+    """A training dialogue about one scene (issue #17). With probability --canon2, today's canonical
+    dialogue (sample_turns: the spec's `questions` phrasing, 1..--max-turns2 questions + a two-turn
+    follow-up); otherwise a grammar dialogue (phrasings.sample_dialogue) of 1..N turns — N
+    --max-turns2-tuned in the tuned phase, --max-turns2-grammar elsewhere — mixing every intent in
+    trained phrasings, follow-ups that refer back, and out-of-domain turns with the honest reply.
+    Answers in the history are the true short answers: the model's own style."""
+    focus = tuple(t for t in getattr(args, "focus2", "").split(",") if t)
+    canon = getattr(args, "canon2", 1.0)
+    if canon >= 1.0 or rng.random() < canon:  # (no draw at 1: runs before #17 keep their random stream)
+        return sample_turns(spec, sc, rng, args.max_turns2, args.min_turns2, focus, args.focus2_p)
+    n = args.max_turns2_tuned if tuned else args.max_turns2_grammar
+    turns = P.sample_dialogue(spec, sc, rng, rng.randint(1, max(1, n)), follow_up_p=args.follow2_p,
+                              ood_p=args.ood2_p)
+    return [(t["q"], t["a"]) for t in turns]
+
+
 def caption_text(spec, sc, rng):
     """Stage-0 text for an image: its caption, or one of its shapes ("a red circle")."""
     r = rng.random()
@@ -561,7 +591,7 @@ def stage_lm(model, text, spec, pool, args):
         convs = []
         for _ in range(args.bs_lm):
             sc = scs[rng.randrange(len(scs))]
-            ids, _m = text.conversation(sample_turns(spec, sc, rng), with_image=False)
+            ids, _m = text.conversation(dialogue_turns(spec, sc, rng, args), with_image=False)
             convs.append((ids, [True] * len(ids)))
         ids, am, labels = text.batch(convs, text.tok.pad_id)
         labels[am == 0] = -100
@@ -651,19 +681,38 @@ def stage_vl(model, text, spec, pool, args, stage, cache=None, zs=None, steps=No
     model.train()
     if not train_vision:
         model.vision.eval()
+    # --bucket2 B (stage 2): draw B batches' dialogues at once, sort them by length and train them as
+    # B consecutive batches of similar length, so a batch pads to its own longest dialogue, not to the
+    # longest of up to 6 turns (issue #17's dialogues: ~25 % fewer padded tokens in the frozen phase)
+    bucket = max(1, getattr(args, "bucket2", 1)) if stage == 2 else 1
+    queue = []
+
+    def draw(step):
+        if step < easy_steps:
+            return easy[rng.randrange(len(easy))]
+        return rng.randrange(len(scs))
+
     for step in range(steps):
         cosine_lr(opt, step, steps, lr)
-        if step < easy_steps:
-            idx = [easy[rng.randrange(len(easy))] for _ in range(bs)]
-        else:
-            idx = [rng.randrange(len(scs)) for _ in range(bs)]
-        convs = []
-        for i in idx:
-            if stage == 1:
-                turns = [(spec["questions"]["describe"]["q"], S.describe(spec, scs[i]))]
+        if not queue:
+            pairs = []
+            for k in range(bucket):
+                for i in [draw(step + k) for _ in range(bs)]:  # indices first, as before (bucket 1 = run K's stream)
+                    if stage == 1:
+                        turns = [(spec["questions"]["describe"]["q"], S.describe(spec, scs[i]))]
+                    else:
+                        turns = dialogue_turns(spec, scs[i], rng, args, tuned=train_vision)
+                    pairs.append((i, text.conversation(turns)))
+            if bucket > 1:
+                pairs.sort(key=lambda p: len(p[1][0]))
+                chunks = [pairs[k * bs:(k + 1) * bs] for k in range(bucket)]
+                rng.shuffle(chunks)
             else:
-                turns = sample_turns(spec, scs[i], rng, args.max_turns2, args.min_turns2, focus, args.focus2_p)
-            convs.append(text.conversation(turns))
+                chunks = [pairs]
+            queue.extend(chunks)
+        batch = queue.pop(0)
+        idx = [i for i, _ in batch]
+        convs = [c for _, c in batch]
         ids, am, labels = text.batch(convs, text.tok.pad_id)
         loss_zs = None
         with amp(not train_vision or args.bf16_tuned):
@@ -759,7 +808,28 @@ def caption_complete(spec, sc, caption):
 
 
 @torch.no_grad()
-def evaluate(model, tenc, text, spec, logit_scale, n=300, seed=EVAL_SEED, aug=False, bs=64):
+def conversation_items(spec, scs, seed):
+    """Issue #17's cases for the quick Python check (own rng, so the older items stay as they were;
+    evaluate() passes its first 150 scenes): per scene one question of every fresh intent and one out-of-domain question in each split, and a
+    6-turn dialogue (half held-out phrasings) asked turn by turn with the TRUE answers in the history
+    (teacher forcing: the TypeScript eval puts the model's own answers there)."""
+    rng = random.Random(f"conversation:{seed}")
+    items = []
+    for i, sc in enumerate(scs):
+        for split in ("trained", "heldOut"):
+            for intent in P.FRESH + ["outOfDomain"]:
+                t = P.fresh_turn(spec, sc, intent, rng, split)
+                if t:
+                    items.append((i, f"conv:{split}:{intent}", [(t["q"], None)], t["a"]))
+        dialogue = P.sample_dialogue(spec, sc, rng, spec["conversation"]["maxTurns"], held_out_p=0.5,
+                                     follow_up_p=0.5, ood_p=0.1)
+        for k, t in enumerate(dialogue):
+            hist = [(d["q"], d["a"]) for d in dialogue[:k]] + [(t["q"], None)]
+            items.append((i, f"turn:{k + 1}:{t['intent']}", hist, t["a"]))
+    return items
+
+
+def evaluate(model, tenc, text, spec, logit_scale, n=300, seed=EVAL_SEED, aug=False, bs=64, conversation=150):
     model.eval()
     tenc.eval()
     scs, imgs = make_pool(seed, n, aug=aug, workers=1)
@@ -771,6 +841,9 @@ def evaluate(model, tenc, text, spec, logit_scale, n=300, seed=EVAL_SEED, aug=Fa
         fus = S.follow_ups(spec, sc, rng)
         fu = fus[i % len(fus)]
         items.append((i, "followup:" + fu[0], [(fu[1], fu[2]), (fu[3], None)], fu[4]))
+    if conversation and "conversation" in spec:
+        items += conversation_items(spec, scs[:conversation], seed)  # the first `conversation` scenes
+    conv = {}
     results = {}
     captions_ok = []
     for b in range(0, len(items), bs):
@@ -789,6 +862,17 @@ def evaluate(model, tenc, text, spec, logit_scale, n=300, seed=EVAL_SEED, aug=Fa
         outs = generate(model, text, prompts, feats)
         for (i, typ, _, exp), got in zip(chunk, outs):
             key = typ.split(":")[0]
+            if key in ("conv", "turn"):
+                intent = typ.split(":")[-1]
+                ok = caption_complete(spec, scs[i], got) if intent == "describe" else norm_answer(got) == norm_answer(exp)
+                group = typ.split(":")[1]
+                if key == "conv":
+                    group = ("ood_" if intent == "outOfDomain" else "phrasing_") + group
+                else:
+                    k = int(group)
+                    group = "turn_1" if k == 1 else ("turns_2_3" if k <= 3 else "turns_4_6")
+                conv.setdefault(group, []).append(ok)
+                continue
             results.setdefault(typ, []).append(norm_answer(got) == norm_answer(exp))
             if key == "followup":
                 results.setdefault("followup", []).append(norm_answer(got) == norm_answer(exp))
@@ -812,6 +896,7 @@ def evaluate(model, tenc, text, spec, logit_scale, n=300, seed=EVAL_SEED, aug=Fa
         "zero_shot_top1_of_8": sum(zs_ok) / len(zs_ok),
         "followups": acc.get("followup", 0.0),
         "per_type": acc,
+        "conversation": {k: sum(v) / len(v) for k, v in sorted(conv.items())},
         "scenes": n,
         "seed": seed,
         "augmented_render": aug,
@@ -855,7 +940,7 @@ def load_checkpoint(path, text_pool=None):
     ck = torch.load(path, map_location="cpu")
     a = argparse.Namespace(**{k.replace("-", "_"): v for k, v in ck["args"].items()})
     spec = S.load_spec()
-    tok = Tokenizer(*train_bpe(task_corpus(spec), vocab_size=512))
+    tok = make_tokenizer(spec, getattr(a, "vocab", 512), getattr(a, "canon2", 1.0) < 1.0)
     model, tenc = build(tok, a)
     model.load_state_dict(ck["model"])
     tenc.load_state_dict(ck["tenc"])
@@ -876,6 +961,21 @@ def add_dialogue_args(ap):
     ap.add_argument("--max-turns2", type=int, default=4)
     ap.add_argument("--focus2", default="", help="stage-2 question types asked first, e.g. colour,position")
     ap.add_argument("--focus2-p", type=float, default=0.0, help="... in this share of the dialogues")
+    ap.add_argument("--canon2", type=float, default=0.35,
+                    help="share of dialogues in the canonical phrasing (sample_turns); the rest come from the "
+                         "phrasing grammar's trained split (issue #17; 1 = before #17, no grammar, 512-token BPE of "
+                         "the canonical text)")
+    ap.add_argument("--max-turns2-grammar", type=int, default=6, help="grammar dialogues: 1..N turns (LM, frozen phase)")
+    ap.add_argument("--max-turns2-tuned", type=int, default=4, help="grammar dialogues in the tuned phase: 1..N turns")
+    ap.add_argument("--follow2-p", type=float, default=0.5, help="grammar dialogues: chance of a follow-up when one fits")
+    ap.add_argument("--ood2-p", type=float, default=0.08, help="grammar dialogues: chance of an out-of-domain turn")
+    ap.add_argument("--bucket2", type=int, default=4,
+                    help="stage 2: sort this many batches' dialogues by length together (1 = off, before #17)")
+
+
+# --smoke: every stage runs, a few tens of steps each, on small pools (≈ 3–5 min on 2 cores)
+SMOKE = dict(pool=800, pool2=200, steps0=40, steps_lm=30, steps1=20, steps2=60, easy2=20, steps2_frozen=60,
+             steps_zs=40, eval_n=16, log_every=10)
 
 
 def main():
@@ -888,6 +988,10 @@ def main():
                     help="fresh scenes (another seed) rendered for the frozen phase and the zero-shot head, "
                          "which train on both pools")
     ap.add_argument("--workers", type=int, default=2)
+    ap.add_argument("--vocab", type=int, default=768, help="BPE vocabulary (512 before issue #17)")
+    ap.add_argument("--smoke", action="store_true",
+                    help="a few-minute end-to-end check of the recipe (tiny pools, tens of steps per stage, "
+                         "small eval); its model is not meant to answer well")
     ap.add_argument("--bf16", default="auto", choices=("auto", "1", "0"),
                     help="bf16 autocast for training forward passes (auto: where the CPU has avx512_bf16/amx_bf16)")
     ap.add_argument("--patch", type=int, default=16)
@@ -944,6 +1048,9 @@ def main():
     ap.add_argument("--save-ckpt", default="")
     ap.add_argument("--load-ckpt", default="")
     args = ap.parse_args()
+    if args.smoke:
+        for k, v in SMOKE.items():
+            setattr(args, k, v)
     global DEV
     DEV = torch.device(args.device)
     torch.set_num_threads(args.threads)
@@ -951,7 +1058,9 @@ def main():
     random.seed(0)
     use_bf16(args.bf16)
     spec = S.load_spec()
-    tok = Tokenizer(*train_bpe(task_corpus(spec), vocab_size=512))
+    tok = make_tokenizer(spec, args.vocab, args.canon2 < 1.0)
+    for w in list(spec["colours"]) + spec["kinds"]:
+        assert len(tok.encode(w, add_special_tokens=False)) == 1, f"'{w}' is not one BPE token (word grounding needs it)"
     model, tenc = build(tok, args)
     model.to(DEV)
     tenc.to(DEV)
@@ -1022,7 +1131,8 @@ def main():
     tenc.to(DEV)
     t = time.time()
     ev = evaluate(model, tenc, text, spec, logit_scale, n=args.eval_n)
-    ev_aug = evaluate(model, tenc, text, spec, logit_scale, n=args.eval_n // 2, seed=EVAL_SEED + 1, aug=True)
+    ev_aug = evaluate(model, tenc, text, spec, logit_scale, n=args.eval_n // 2, seed=EVAL_SEED + 1, aug=True,
+                      conversation=0)
     timings["eval"] = time.time() - t
     log("eval (held-out seed, plain render):", json.dumps(ev, indent=1))
     log("eval (held-out seed, augmented render):", json.dumps({k: v for k, v in ev_aug.items() if k != "per_type"}))
