@@ -91,8 +91,10 @@ export class DiscordAdapter implements ChatAdapter {
       partials: [Partials.Channel, Partials.Message],
       rest: {
         api: options.config.apiUrl,
-        // message writes are paced by the shared renderer, which wants to hear about a 429
-        rejectOnRateLimit: (data) => /\/(messages|webhooks)/.test(data.route),
+        // message writes are paced by the shared renderer, which wants to hear about a channel's
+        // 429; the bot's global limit (50 requests a second over every route) is discord.js's to
+        // queue: handed to the renderer, a busy bot's writes lost the race until they gave up
+        rejectOnRateLimit: (data) => !data.global && /\/(messages|webhooks)/.test(data.route),
       },
       allowedMentions: { parse: [], repliedUser: false },
     });
