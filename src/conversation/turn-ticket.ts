@@ -88,9 +88,4 @@ export class LocalTurnQueue {
       },
     };
   }
-
-  /** conversations with tickets outstanding (tests) */
-  get size(): number {
-    return this.queues.size;
-  }
 }

@@ -3,6 +3,14 @@
  * past the bound evicts the oldest entries first. A value larger than the whole bound is not
  * stored. A bound of 0 turns the cache off.
  */
+/** How full a `ByteLru` is; `bytes` never exceeds `maxBytes`. */
+export interface LruUsage {
+  bytes: number;
+  maxBytes: number;
+  entries: number;
+  evictions: number;
+}
+
 export class ByteLru<K, V> {
   private readonly entries = new Map<K, { value: V; bytes: number }>();
   private used = 0;
@@ -22,6 +30,11 @@ export class ByteLru<K, V> {
   /** entries dropped to stay within the bound since the cache was made */
   get evictions(): number {
     return this.evicted;
+  }
+
+  /** what it holds now, for a cache's counters */
+  usage(): LruUsage {
+    return { bytes: this.used, maxBytes: this.maxBytes, entries: this.entries.size, evictions: this.evicted };
   }
 
   /** The value, marked as the most recently used. */

@@ -1,5 +1,5 @@
 import { createHash } from 'node:crypto';
-import { ByteLru } from './byte-lru.js';
+import { ByteLru, type LruUsage } from './byte-lru.js';
 import type { ImageMode } from './image-preprocess.js';
 
 /**
@@ -25,20 +25,9 @@ export class ImageFeatureCache {
     this.lru = new ByteLru(maxBytes);
   }
 
-  get maxBytes(): number {
-    return this.lru.maxBytes;
-  }
-
-  get bytes(): number {
-    return this.lru.bytes;
-  }
-
-  get size(): number {
-    return this.lru.size;
-  }
-
-  get evictions(): number {
-    return this.lru.evictions;
+  /** how full it is (bytes, bound, entries, evictions) */
+  usage(): LruUsage {
+    return this.lru.usage();
   }
 
   get(key: string): Float32Array | undefined {

@@ -1,4 +1,4 @@
-import { ByteLru } from './byte-lru.js';
+import { ByteLru, type LruUsage } from './byte-lru.js';
 
 /**
  * What a decoder state stands for: the token ids it has read, and — because every image's tokens
@@ -83,20 +83,9 @@ export class KvPrefixCache {
     this.lru = new ByteLru(maxBytes);
   }
 
-  get maxBytes(): number {
-    return this.lru.maxBytes;
-  }
-
-  get bytes(): number {
-    return this.lru.bytes;
-  }
-
-  get size(): number {
-    return this.lru.size;
-  }
-
-  get evictions(): number {
-    return this.lru.evictions;
+  /** how full it is (bytes, bound, entries, evictions) */
+  usage(): LruUsage {
+    return this.lru.usage();
   }
 
   /** How many leading positions `a` and `b` share (ids, and the image behind image tokens). */

@@ -1,6 +1,7 @@
 import { createHash } from 'node:crypto';
 import { Tensor } from 'onnxruntime-node';
 import { GlimpseError, toGlimpseError } from '../errors.js';
+import type { LruUsage } from './byte-lru.js';
 import { float32Data, floatTensor, inputFloatType } from './float16.js';
 import { ImageFeatureCache, imageFeatureKey } from './image-feature-cache.js';
 import { type ImageMode, preprocessImage } from './image-preprocess.js';
@@ -46,13 +47,9 @@ export const defaultKvCacheBytes = 256 * 1024 * 1024;
 export const defaultImageCacheBytes = 64 * 1024 * 1024;
 
 /** Counters of one cache; `bytes` never exceeds `maxBytes`. */
-export interface CacheCounters {
-  bytes: number;
-  maxBytes: number;
-  entries: number;
+export interface CacheCounters extends LruUsage {
   hits: number;
   misses: number;
-  evictions: number;
 }
 
 export interface CacheStats {
@@ -170,21 +167,11 @@ export class OnnxLlavaModel implements VisionChatModel {
     const kv = this.kvCache;
     const images = this.imageCache;
     return {
-      images: {
-        bytes: images.bytes,
-        maxBytes: images.maxBytes,
-        entries: images.size,
-        hits: images.hits,
-        misses: images.misses,
-        evictions: images.evictions,
-      },
+      images: { ...images.usage(), hits: images.hits, misses: images.misses },
       kv: {
-        bytes: kv?.bytes ?? 0,
-        maxBytes: kv?.maxBytes ?? 0,
-        entries: kv?.size ?? 0,
+        ...(kv?.usage() ?? { bytes: 0, maxBytes: 0, entries: 0, evictions: 0 }),
         hits: kv?.hits ?? 0,
         misses: kv?.misses ?? 0,
-        evictions: kv?.evictions ?? 0,
         reusedTokens: kv?.reusedTokens ?? 0,
       },
     };

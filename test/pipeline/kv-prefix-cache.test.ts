@@ -66,8 +66,8 @@ describe('KvPrefixCache', () => {
     c.store({ ids: [1, 2, 3], imageKeys: [] }, state(3));
     c.store({ ids: [1, 2, 4], imageKeys: [] }, state(3));
     c.store({ ids: [1, 2, 3, 5, 6], imageKeys: [] }, state(5));
-    expect(c.size).toBe(2);
-    expect(c.bytes).toBe(snapshotBytes(state(3)) + snapshotBytes(state(5)));
+    expect(c.usage().entries).toBe(2);
+    expect(c.usage().bytes).toBe(snapshotBytes(state(3)) + snapshotBytes(state(5)));
   });
 
   it('stays within its bytes, oldest first out', () => {
@@ -75,9 +75,9 @@ describe('KvPrefixCache', () => {
     const c = new KvPrefixCache(2 * bytes, IMAGE, 3);
     for (let first = 0; first < 5; first++)
       c.store({ ids: Array.from({ length: 10 }, (_, i) => first * 100 + i), imageKeys: [] }, state(10));
-    expect(c.size).toBe(2);
-    expect(c.bytes).toBeLessThanOrEqual(2 * bytes);
-    expect(c.evictions).toBe(3);
+    expect(c.usage().entries).toBe(2);
+    expect(c.usage().bytes).toBeLessThanOrEqual(2 * bytes);
+    expect(c.usage().evictions).toBe(3);
     expect(c.match({ ids: [400, 401, 402], imageKeys: [] })).toMatchObject({ length: 2 });
     expect(c.match({ ids: [0, 1, 2], imageKeys: [] })).toBeUndefined();
   });
