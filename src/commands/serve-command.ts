@@ -1,5 +1,6 @@
 import { type Config, checkServeBinding, secretValues } from '../config.js';
 import { type CliCommand, parseCommandArgs, UsageError } from './command.js';
+import { untilShutdownSignal } from './shutdown-signal.js';
 
 const usage = `Usage: glimpse serve [--host H] [--port P] [--model <dir>]
 
@@ -84,16 +85,7 @@ export const serveCommand: CliCommand = {
       },
       `serving ${model.info.id} on ${server.url}/v1 (OpenAI-compatible)`,
     );
-    await new Promise<void>((resolve) => {
-      const onSignal = (signal: NodeJS.Signals) => {
-        logger.info({ signal }, 'shutting down');
-        process.off('SIGINT', onSignal);
-        process.off('SIGTERM', onSignal);
-        resolve();
-      };
-      process.on('SIGINT', onSignal);
-      process.on('SIGTERM', onSignal);
-    });
+    await untilShutdownSignal(logger);
     await server.stop();
     await model.close();
     logger.info('stopped');

@@ -2,6 +2,7 @@ import { secretValues } from '../config.js';
 import { createLogger } from '../logger.js';
 import { startApp } from '../main.js';
 import { type CliCommand, parseCommandArgs, UsageError } from './command.js';
+import { untilShutdownSignal } from './shutdown-signal.js';
 
 export const startCommand: CliCommand = {
   name: 'start',
@@ -13,16 +14,7 @@ export const startCommand: CliCommand = {
     const config = io.loadConfig();
     const logger = createLogger({ ...config.log, secrets: secretValues(config) });
     const app = await startApp(config, logger);
-    await new Promise<void>((resolve) => {
-      const onSignal = (signal: NodeJS.Signals) => {
-        logger.info({ signal }, 'shutting down');
-        process.off('SIGINT', onSignal);
-        process.off('SIGTERM', onSignal);
-        resolve();
-      };
-      process.on('SIGINT', onSignal);
-      process.on('SIGTERM', onSignal);
-    });
+    await untilShutdownSignal(logger);
     await app.stop();
     return 0;
   },

@@ -2,6 +2,7 @@ import {
   type AnyIntent,
   type FollowUpName,
   type IntentName,
+  intentNames,
   phraseQuestion,
   type Split,
 } from './phrasing-grammar.js';
@@ -39,15 +40,7 @@ export interface ConversationTurn {
 }
 
 /** The single-turn intents a fresh question may have (out of domain aside). */
-export const freshIntents: readonly IntentName[] = [
-  'colour',
-  'shape',
-  'position',
-  'count',
-  'exists',
-  'existsKind',
-  'describe',
-];
+export const freshIntents: readonly IntentName[] = intentNames.filter((intent) => intent !== 'outOfDomain');
 
 const countOf = (scene: Scene, kind: string) => scene.shapes.filter((shape) => shape.kind === kind).length;
 
