@@ -122,12 +122,14 @@ class ChatEvents {
       if (left <= 0) return undefined;
       await new Promise<void>((resolve) => {
         const timer = setTimeout(done, left);
+        const waiters = this.waiters;
         function done() {
           clearTimeout(timer);
+          waiters.delete(done);
           resolve();
         }
-        this.waiters.add(done);
-      }).finally(() => this.waiters.clear());
+        waiters.add(done);
+      });
     }
   }
 
