@@ -91,6 +91,23 @@ export async function until(check: () => boolean, what = 'condition'): Promise<v
   throw new Error(`timed out waiting for ${what}`);
 }
 
+/**
+ * Waits until `check` holds, polling every `intervalMs`, for up to `timeoutMs` (for waits longer
+ * than `until`'s; no timing is asserted). `what` may be computed when the wait fails.
+ */
+export async function eventually(
+  check: () => boolean,
+  what: string | (() => string),
+  options: { timeoutMs: number; intervalMs: number },
+): Promise<void> {
+  const deadline = Date.now() + options.timeoutMs;
+  while (!check()) {
+    if (Date.now() > deadline)
+      throw new Error(`timed out waiting for ${typeof what === 'string' ? what : what()}`);
+    await new Promise((resolve) => setTimeout(resolve, options.intervalMs));
+  }
+}
+
 /** Hands `event` to `handler` and waits for everything it started (`HandleResult.done`). */
 export async function handled(handler: ChatEventHandler, event: ChatEvent): Promise<HandleResult> {
   const result = await handler.handle(event);

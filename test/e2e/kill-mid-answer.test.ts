@@ -5,7 +5,7 @@ import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import type { ConversationTurn } from '../../src/conversation/conversation-store.js';
 import { createConversationStore } from '../../src/conversation/keyv-conversation-store.js';
-import { recordingLogger } from '../conversation/helpers.js';
+import { eventually, recordingLogger } from '../conversation/helpers.js';
 import { type FakeDiscord, startFakeDiscord } from '../fakes/fake-discord/fake-discord.js';
 import type { Payload } from '../fakes/fake-discord/world.js';
 import { type FakeOpenAIHost, startFakeOpenAIHost } from '../fakes/fake-openai-host.js';
@@ -31,13 +31,8 @@ async function freePort(): Promise<number> {
   return port;
 }
 
-async function eventually(check: () => boolean, what: string, timeoutMs = 30_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!check()) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await sleep(25);
-  }
-}
+const waitFor = (check: () => boolean, what: string, timeoutMs = 30_000) =>
+  eventually(check, what, { timeoutMs, intervalMs: 25 });
 
 async function killNow(app: AppProcess): Promise<void> {
   const exited = new Promise((resolve) => app.child.once('exit', (_code, signal) => resolve(signal)));
@@ -150,7 +145,7 @@ describe('kill -9 during a streamed answer, then a restart', { timeout: 120_000 
             (m.author as Payload).id === fake.bot.id &&
             (m.message_reference as Payload | undefined)?.message_id === id,
         );
-    await eventually(
+    await waitFor(
       () => String(replyTo(String(asked.id))?.content ?? '').startsWith('The circle is'),
       'the answer so far on Discord',
     );
@@ -162,7 +157,7 @@ describe('kill -9 during a streamed answer, then a restart', { timeout: 120_000 
     await start(discordEnv, 'discord');
     const followUp = 'And now?';
     const next = fake.sendMessage({ channelId: thread, author: fake.user, content: followUp });
-    await eventually(() => replyTo(String(next.id))?.content === 'Red.', 'the answer after the restart');
+    await waitFor(() => replyTo(String(next.id))?.content === 'Red.', 'the answer after the restart');
     expectSentHistory(host!, question);
     await apps.at(-1)!.stop();
     const turns = await historyOf(
@@ -200,7 +195,7 @@ describe('kill -9 during a streamed answer, then a restart', { timeout: 120_000 
         team: fake.teamId,
       }),
     );
-    await eventually(
+    await waitFor(
       () => fake.thread('C0GENERAL', root).some((m) => m.streaming && m.text.startsWith('The circle')),
       'the answer so far streaming on Slack',
     );
@@ -223,7 +218,7 @@ describe('kill -9 during a streamed answer, then a restart', { timeout: 120_000 
         team: fake.teamId,
       }),
     );
-    await eventually(
+    await waitFor(
       () => fake.thread('C0GENERAL', root).some((m) => !m.streaming && m.text === 'Red.'),
       'the answer after the restart',
     );

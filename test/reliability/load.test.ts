@@ -11,7 +11,7 @@ import { KeyvConversationStore } from '../../src/conversation/keyv-conversation-
 import { type BotHarness, startBot } from '../adapters/discord/discord-harness.js';
 import { type SlackBot, startSlackBot } from '../adapters/slack/slack-harness.js';
 import { SseTestClient } from '../adapters/web/sse-test-client.js';
-import { managerConfig, recordingLogger } from '../conversation/helpers.js';
+import { eventually, managerConfig, recordingLogger } from '../conversation/helpers.js';
 import type { Payload } from '../fakes/fake-discord/world.js';
 import { type FakeSlack, startFakeSlack } from '../fakes/fake-slack/fake-slack.js';
 import { echoed, historyEchoModel } from '../fakes/history-echo-model.js';
@@ -35,19 +35,9 @@ function heapAfterGc(): number {
   return process.memoryUsage().heapUsed;
 }
 
-/** polls `check` every 100 ms, up to `timeoutMs` (no timing is asserted) */
-async function until(
-  check: () => boolean,
-  what: string | (() => string),
-  timeoutMs = 300_000,
-): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!check()) {
-    if (Date.now() > deadline)
-      throw new Error(`timed out waiting for ${typeof what === 'string' ? what : what()}`);
-    await new Promise((resolve) => setTimeout(resolve, 100));
-  }
-}
+/** polls every 100 ms (the checks scan every message) for up to 5 minutes */
+const until = (check: () => boolean, what: string | (() => string)) =>
+  eventually(check, what, { timeoutMs: 300_000, intervalMs: 100 });
 
 const partition = <T>(items: T[], test: (item: T) => boolean): [T[], T[]] => [
   items.filter(test),

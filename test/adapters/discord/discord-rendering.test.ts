@@ -1,6 +1,6 @@
 import { afterEach, describe, expect, it } from 'vitest';
 import { createDiscordAdapter } from '../../../src/adapters/discord/discord-adapter.js';
-import { gate, recordingLogger, until } from '../../conversation/helpers.js';
+import { eventually, gate, recordingLogger, until } from '../../conversation/helpers.js';
 import { startFakeDiscord } from '../../fakes/fake-discord/fake-discord.js';
 import type { Payload } from '../../fakes/fake-discord/world.js';
 import { ScriptedModel } from '../../fakes/scripted-model.js';
@@ -15,15 +15,6 @@ afterEach(async () => {
 
 const mention = (h: BotHarness) => `<@${h.fake.bot.id}>`;
 const fenceCount = (text: string) => (text.match(/^```/gm) ?? []).length;
-
-/** polls for longer than `until` (the ten-answer test paces writes at one a second) */
-async function eventually(check: () => boolean, what: string, timeoutMs: number): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!check()) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((resolve) => setTimeout(resolve, 20));
-  }
-}
 
 describe('Discord adapter: rendering, images, commands', () => {
   it('ten concurrent answers in one channel stay under 5 edits per 5 s: no 429 reached, every answer complete', async () => {
@@ -48,7 +39,7 @@ describe('Discord adapter: rendering, images, commands', () => {
     await eventually(
       () => questions.every((q) => finalOf(String(q.id)) === `answer to q${questions.indexOf(q)}.`),
       'ten complete answers',
-      50_000,
+      { timeoutMs: 50_000, intervalMs: 20 },
     );
     expect(fake.counters.editLimitRateLimited).toBe(0);
     expect(fake.counters.rateLimited).toBe(0);
