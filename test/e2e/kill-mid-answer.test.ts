@@ -1,5 +1,4 @@
 import { mkdtempSync, rmSync } from 'node:fs';
-import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
@@ -10,7 +9,7 @@ import { type FakeDiscord, startFakeDiscord } from '../fakes/fake-discord/fake-d
 import type { Payload } from '../fakes/fake-discord/world.js';
 import { type FakeOpenAIHost, startFakeOpenAIHost } from '../fakes/fake-openai-host.js';
 import { type FakeSlack, startFakeSlack } from '../fakes/fake-slack/fake-slack.js';
-import { type AppProcess, startAppProcess } from './app-process.js';
+import { type AppProcess, freePort, startAppProcess } from './app-process.js';
 
 /**
  * kill -9 while an answer streams: the real `bin/glimpse start` (remote model on a loopback
@@ -22,14 +21,6 @@ import { type AppProcess, startAppProcess } from './app-process.js';
  */
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
-
-async function freePort(): Promise<number> {
-  const server = createServer();
-  await new Promise<void>((done) => server.listen(0, '127.0.0.1', done));
-  const { port } = server.address() as { port: number };
-  await new Promise((done) => server.close(done));
-  return port;
-}
 
 const waitFor = (check: () => boolean, what: string, timeoutMs = 30_000) =>
   eventually(check, what, { timeoutMs, intervalMs: 25 });

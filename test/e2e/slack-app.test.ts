@@ -1,22 +1,13 @@
 import { mkdtempSync, rmSync } from 'node:fs';
-import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type FakeSlack, startFakeSlack } from '../fakes/fake-slack/fake-slack.js';
-import { type AppProcess, startAppProcess } from './app-process.js';
+import { type AppProcess, freePort, startAppProcess } from './app-process.js';
 import { redCirclePng } from './red-circle.js';
 
 const repoRoot = resolve(import.meta.dirname, '../..');
 const normalize = (answer: string) => answer.trim().toLowerCase().replace(/\.$/, '');
-
-async function freePort(): Promise<number> {
-  const server = createServer();
-  await new Promise<void>((done) => server.listen(0, '127.0.0.1', done));
-  const { port } = server.address() as { port: number };
-  await new Promise((done) => server.close(done));
-  return port;
-}
 
 describe('bin/glimpse start in Slack HTTP mode, on the embedded model, against a fake Slack', {
   timeout: 120_000,
