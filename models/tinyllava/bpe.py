@@ -45,9 +45,19 @@ def train_bpe(texts, vocab_size, min_freq=2):
     for ch, _ in sorted(chars.items(), key=lambda kv: (-kv[1], kv[0])):
         if ch not in vocab:
             vocab[ch] = len(vocab)
+    budget = vocab_size - len(EXTRA_SPECIALS)
+    merges = learn_merges(counts, vocab, budget, min_freq)
+    for tok in EXTRA_SPECIALS:
+        vocab[tok] = len(vocab)
+    return vocab, merges
+
+
+def learn_merges(counts, vocab, budget, min_freq):
+    """Greedy BPE: merge the most frequent pair (ties: shorter, then smaller) while `vocab` has
+    fewer than `budget` entries and the pair occurs at least `min_freq` times. `counts` maps a
+    word (a sequence of symbols) to its frequency; new symbols are added to `vocab` in place."""
     words = {tuple(w): c for w, c in counts.items()}
     merges = []
-    budget = vocab_size - len(EXTRA_SPECIALS)
     while len(vocab) < budget:
         pairs = collections.Counter()
         for w, c in words.items():
@@ -75,9 +85,7 @@ def train_bpe(texts, vocab_size, min_freq=2):
                     i += 1
             nw[tuple(out)] = nw.get(tuple(out), 0) + c
         words = nw
-    for tok in EXTRA_SPECIALS:
-        vocab[tok] = len(vocab)
-    return vocab, merges
+    return merges
 
 
 def _split_specials(text, specials):

@@ -18,6 +18,7 @@ import json
 import unicodedata
 
 import regex
+from .bpe import learn_merges
 
 # Qwen2's pre-tokenizer pattern (tokenizer.json of Qwen/Qwen1.5-*, Qwen2-*)
 PRETOKENIZE_REGEX = (
@@ -72,35 +73,7 @@ def train_bpe(texts, vocab_size, min_freq=2):
     vocab = {}
     for b, c in BYTE_ENCODER.items():  # bytes_to_unicode order, as GPT-2 / Qwen
         vocab[c] = len(vocab)
-    words = {tuple(w): c for w, c in counts.items()}
-    merges = []
-    while len(vocab) < vocab_size:
-        pairs = collections.Counter()
-        for w, c in words.items():
-            for a, b in zip(w, w[1:]):
-                pairs[(a, b)] += c
-        if not pairs:
-            break
-        (a, b), f = max(pairs.items(), key=lambda kv: (kv[1], -len(kv[0][0] + kv[0][1]), kv[0]))
-        if f < min_freq:
-            break
-        merges.append((a, b))
-        new = a + b
-        if new not in vocab:
-            vocab[new] = len(vocab)
-        nw = {}
-        for w, c in words.items():
-            out = []
-            i = 0
-            while i < len(w):
-                if i + 1 < len(w) and w[i] == a and w[i + 1] == b:
-                    out.append(new)
-                    i += 2
-                else:
-                    out.append(w[i])
-                    i += 1
-            nw[tuple(out)] = nw.get(tuple(out), 0) + c
-        words = nw
+    merges = learn_merges(counts, vocab, vocab_size, min_freq)
     return vocab, merges
 
 
