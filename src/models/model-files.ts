@@ -1,16 +1,16 @@
 import { GlimpseError } from '../errors.js';
-import { onnxFileName, supportedPrecisions } from '../pipeline/model-directory.js';
+import {
+  onnxFileName,
+  optionalJson,
+  requiredJson,
+  supportedPrecisions,
+} from '../pipeline/model-directory.js';
 import type { HubFile } from './hub-client.js';
 
 /** The JSON (and template) files beside the graphs that Glimpse reads, when the export has them. */
 export const modelJsonFiles = [
-  'config.json',
-  'generation_config.json',
-  'preprocessor_config.json',
-  'processor_config.json',
-  'tokenizer.json',
-  'tokenizer_config.json',
-  'special_tokens_map.json',
+  ...requiredJson,
+  ...optionalJson,
   'added_tokens.json',
   'chat_template.json',
   'chat_template.jinja',
@@ -46,9 +46,8 @@ export function precisionsIn(paths: string[]): string[] {
  */
 export function selectModelFiles(files: HubFile[], precision: string, id: string): HubFile[] {
   const json = files.filter((file) => modelJsonFiles.includes(file.path));
-  const missingJson = ['config.json', 'tokenizer.json', 'tokenizer_config.json'].filter(
-    (name) => !json.some((file) => file.path === name),
-  );
+  // what the model directory requires to load (model-directory.ts)
+  const missingJson = requiredJson.filter((name) => !json.some((file) => file.path === name));
   const graphs = requiredGraphs.map((graph) => ({ graph, files: graphFiles(files, graph, precision) }));
   const missing = graphs.filter(
     ({ graph, files: found }) => !found.some((file) => file.path === onnxFileName(graph, precision)),

@@ -58,8 +58,14 @@ export function onnxFileName(graph: string, precision: string): string {
   return `onnx/${graph}${suffix}.onnx`;
 }
 
-const requiredJson = ['config.json', 'preprocessor_config.json', 'tokenizer.json', 'tokenizer_config.json'];
-const optionalJson = ['generation_config.json', 'processor_config.json', 'special_tokens_map.json'];
+/** the JSON files a model directory must hold, and those read when present */
+export const requiredJson = [
+  'config.json',
+  'preprocessor_config.json',
+  'tokenizer.json',
+  'tokenizer_config.json',
+];
+export const optionalJson = ['generation_config.json', 'processor_config.json', 'special_tokens_map.json'];
 
 async function listFiles(dir: string): Promise<string[]> {
   const found: string[] = [];
