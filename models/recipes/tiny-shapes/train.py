@@ -644,7 +644,7 @@ def precompute_features(model, imgs, bs=256, keep_cls=False, dtype=torch.float16
     return torch.cat(out)
 
 
-def stage_vl(model, text, spec, pool, args, stage, cache=None, zs=None, steps=None, lr=None, seed=None):
+def stage_vl(model, text, spec, pool, args, stage, cache=None, zs=None, steps=None, lr=None, seed=None, bs=None):
     """Stage 1 (projector only, captions) or stage 2 (projector + LM, dialogues). In stage 2 the vision
     encoder is tuned too when args.tune_vision and no `cache` is given; with a cache (the layer -2
     states with CLS, precompute_features(keep_cls=True)) the features are read from it and the step
@@ -658,7 +658,8 @@ def stage_vl(model, text, spec, pool, args, stage, cache=None, zs=None, steps=No
         groups = [{"params": list(model.projector.parameters()), "scale": 1.0}]
         train_vision = False
     else:
-        steps, bs, lr = (args.steps2 if steps is None else steps), args.bs2, (args.lr2 if lr is None else lr)
+        steps, bs, lr = (args.steps2 if steps is None else steps), (args.bs2 if bs is None else bs), \
+            (args.lr2 if lr is None else lr)
         groups = [{"params": list(model.projector.parameters()) + list(model.lm.parameters()), "scale": 1.0}]
         train_vision = cache is None and bool(args.tune_vision)
         if train_vision:
@@ -1024,10 +1025,13 @@ def main():
     ap.add_argument("--bs1", type=int, default=32)
     ap.add_argument("--lr1", type=float, default=2e-3)
     ap.add_argument("--steps2", type=int, default=4000, help="stage 2 steps with the vision encoder tuned")
-    ap.add_argument("--steps2-frozen", type=int, default=7000,
+    ap.add_argument("--steps2-frozen", type=int, default=5000,
                     help="then stage 2 steps on cached features, vision frozen (with --tune-vision 1; "
-                         "0.36 s/step; finetune.py's stage 2 — run F in models/README.md)")
+                         "finetune.py's stage 2 — run F in models/README.md; 7000 before issue #17)")
     ap.add_argument("--lr2-frozen", type=float, default=4e-4)
+    ap.add_argument("--bs2-frozen", type=int, default=24,
+                    help="the frozen phase's batch (32 before issue #17: its longer dialogues cost ~60 µs a "
+                         "token here, so 24 keeps the run within 60 minutes)")
     ap.add_argument("--bs2", type=int, default=32)
     ap.add_argument("--lr2", type=float, default=1e-3)
     add_dialogue_args(ap)
@@ -1047,6 +1051,12 @@ def main():
     ap.add_argument("--no-export", action="store_true")
     ap.add_argument("--save-ckpt", default="")
     ap.add_argument("--load-ckpt", default="")
+    ap.add_argument("--save-tuned", default="",
+                    help="also save the state after stage 2's tuned phase here (weights and gradients), so that "
+                         "--resume-tuned can try other frozen-phase settings without the first ~32 minutes")
+    ap.add_argument("--resume-tuned", default="",
+                    help="start from a --save-tuned file: skip stage 0, LM pretraining, stage 1 and the tuned phase "
+                         "(same command otherwise; the rest of the run is bit-identical to the whole run's)")
     args = ap.parse_args()
     if args.smoke:
         for k, v in SMOKE.items():
@@ -1079,6 +1089,10 @@ def main():
         pool = make_pool(TRAIN_SEED, args.pool, aug=True, workers=args.workers)
         timings["data"] = time.time() - t
         log(f"rendered {args.pool} training scenes in {timings['data']:.1f}s")
+    if args.resume_tuned:
+        logit_scale = load_tuned(model, tenc, args.resume_tuned)
+        log(f"resumed after the tuned phase from {args.resume_tuned}")
+    elif not args.load_ckpt:
         t = time.time()
         logit_scale = stage0_clip(model, tenc, tok, spec, pool, args)
         timings["stage0_clip"] = time.time() - t
@@ -1098,6 +1112,9 @@ def main():
                 zs = (tenc(lab_ids, lab_am), presence, logit_scale)
         stage_vl(model, text, spec, pool, args, stage=2, cache=cache, zs=zs)
         timings["stage2_instruct"] = time.time() - t
+        if args.save_tuned:
+            save_tuned(model, tenc, logit_scale, args.save_tuned)
+    if not args.load_ckpt:
         if args.tune_vision:
             # the vision encoder is final from here on: its layer -2 states (with CLS) feed both the
             # frozen phase of stage 2 and the zero-shot head (which retrains only the layers after them)
@@ -1115,7 +1132,7 @@ def main():
                 t = time.time()
                 log(f"stage 2, frozen phase: vision encoder frozen, features cached {tuple(cache.shape)}")
                 stage_vl(model, text, spec, pool, args, stage=2, cache=cache, steps=args.steps2_frozen,
-                         lr=args.lr2_frozen, seed=13)
+                         lr=args.lr2_frozen, seed=13, bs=args.bs2_frozen)
                 timings["stage2_frozen"] = time.time() - t
             if args.steps_zs > 0:
                 t = time.time()
@@ -1151,6 +1168,26 @@ def main():
         from model_card import write_model_card
         write_model_card(args.out)
     log("timings", json.dumps(timings), "total", f"{time.time() - T0:.0f}s")
+
+
+def save_tuned(model, tenc, logit_scale, path):
+    """The state after stage 2's tuned phase: weights and the gradients left in them (zeroed or stale,
+    they still decide what a later AdamW does with a parameter that gets no new gradient), so that a
+    --resume-tuned run continues bit for bit as the whole run does."""
+    def state(m):
+        return {"weights": {k: v.detach().cpu().clone() for k, v in m.state_dict().items()},
+                "grads": {n: p.grad.detach().cpu().clone() for n, p in m.named_parameters() if p.grad is not None}}
+    torch.save({"model": state(model), "tenc": state(tenc), "logit_scale": logit_scale}, path)
+    log("saved the tuned-phase state to", path)
+
+
+def load_tuned(model, tenc, path):
+    ck = torch.load(path, map_location=DEV)
+    for m, st in ((model, ck["model"]), (tenc, ck["tenc"])):
+        m.load_state_dict(st["weights"])
+        for n, p in m.named_parameters():
+            p.grad = st["grads"][n].to(DEV) if n in st["grads"] else None
+    return ck["logit_scale"]
 
 
 def export(model, tenc, tok, logit_scale, out):
