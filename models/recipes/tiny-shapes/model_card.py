@@ -2,6 +2,9 @@
 training_report.json — by train.py after every export, or on its own:
 
     /usr/bin/python3 models/recipes/tiny-shapes/model_card.py models/tiny-shapes
+
+`--glimpse-eval a.json [b.json …]` (the output of `npm run eval -- --model DIR --json`, one per
+seed) first stores those runs' rows in training_report.json (`glimpse_eval`), and the card shows them.
 """
 import json
 import os
@@ -21,6 +24,7 @@ def model_card(report, config, spec):
     """Markdown for the directory's README.md: what the model is (from its config.json), how it was
     made, how well it answered in train.py's own held-out check, and what it cannot do."""
     a, ev, t = report["args"], report["eval"], report["timings_s"]
+    glimpse = glimpse_eval_table(report.get("glimpse_eval", []))
     v, txt = config["vision_config"], config["text_config"]
     colours, kinds = list(spec["colours"].keys()), spec["kinds"]
     steps = (f"stage 0 {a['steps0']}, LM {a['steps_lm']}, stage 1 {a['steps1']}, stage 2 {a['steps2']} tuned "
@@ -113,11 +117,46 @@ trained):
 
 Glimpse's acceptance figures come from `npm run eval` in the Glimpse repository: held-out scenes
 drawn by the TypeScript side (SVG through sharp) and answered through the real ONNX pipeline.
-
+{glimpse}
 ## License
 
 MIT, as Glimpse.
 """
+
+
+def glimpse_eval_table(runs):
+    """The TS evaluation's target rows, one column per recorded run (seed)."""
+    if not runs:
+        return ""
+    head = " | ".join(f"seed {r['seed']}, {r['images']} images" for r in runs)
+    lines = [f"| metric | {head} | target |", "| --- |" + " ---: |" * (len(runs) + 1)]
+    for i, row in enumerate(runs[0]["rows"]):
+        cells = " | ".join(f"{100 * r['rows'][i]['rate']:.1f} % ({r['rows'][i]['correct']}/{r['rows'][i]['total']})"
+                           for r in runs)
+        lines.append(f"| {row['name']} | {cells} | ≥ {100 * row['target']:.0f} % |")
+    missed = [f"{row['name']} (seed {r['seed']})" for r in runs for row in r["rows"] if not row["pass"]]
+    verdict = ("every target met" if not missed else "missed: " + "; ".join(missed))
+    return f"""
+Measured that way for this export ({verdict}):
+
+{chr(10).join(lines)}
+"""
+
+
+def record_glimpse_eval(out, paths):
+    """Keep the target rows of `npm run eval --json` outputs in the directory's training_report.json."""
+    path = os.path.join(out, "training_report.json")
+    with open(path) as f:
+        report = json.load(f)
+    runs = []
+    for p in paths:
+        with open(p) as f:
+            j = json.load(f)
+        runs.append({"seed": j["result"]["seed"], "images": j["result"]["images"],
+                     "rows": [r for r in j["rows"] if "target" in r]})
+    report["glimpse_eval"] = runs
+    with open(path, "w") as f:
+        json.dump(report, f, indent=2)
 
 
 def write_model_card(out):
@@ -129,4 +168,7 @@ def write_model_card(out):
 
 
 if __name__ == "__main__":
+    if "--glimpse-eval" in sys.argv:
+        at = sys.argv.index("--glimpse-eval")
+        record_glimpse_eval(sys.argv[1], sys.argv[at + 1:])
     write_model_card(sys.argv[1])

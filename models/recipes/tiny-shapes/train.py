@@ -310,9 +310,9 @@ class Text:
         return ids.to(DEV), am.to(DEV), labels.to(DEV)
 
 
-def sample_turns(spec, sc, rng, max_turns=4, min_turns=1, focus=(), focus_p=0.0):
-    """A training dialogue about one scene: min_turns..max_turns shuffled questions and possibly
-    one follow-up. With probability focus_p the question types in `focus` come first, so they are
+def sample_turns(spec, sc, rng, max_turns=4, min_turns=1, focus=(), focus_p=0.0, follow_up_p=0.45):
+    """A training dialogue about one scene: min_turns..max_turns shuffled questions and, with
+    probability follow_up_p, one two-turn follow-up. With probability focus_p the question types in `focus` come first, so they are
     asked whenever the scene allows them (more weight on a weak type without a new loss).
     (Longer stage-2 dialogues, --min-turns2 3 --max-turns2 6, trained worse in the
     same time: models/README.md, runs D and E.)"""
@@ -323,7 +323,7 @@ def sample_turns(spec, sc, rng, max_turns=4, min_turns=1, focus=(), focus_p=0.0)
     qs = [(q, a) for _, q, a in qs]
     k = rng.randint(min(min_turns, max_turns), max_turns)
     turns = qs[:k]
-    if rng.random() < 0.45:
+    if rng.random() < follow_up_p:
         fu = rng.choice(S.follow_ups(spec, sc, rng))
         pos = rng.randint(0, len(turns)) if rng.random() < 0.5 else 0
         turns = turns[:pos] + [(fu[1], fu[2]), (fu[3], fu[4])] + turns[pos:]
@@ -341,7 +341,7 @@ def make_tokenizer(spec, vocab=512, grammar=True):
     return Tokenizer(*train_bpe(texts, vocab_size=vocab))
 
 
-def dialogue_turns(spec, sc, rng, args, tuned=False):
+def dialogue_turns(spec, sc, rng, args, tuned=False):  # tuned: None = LM pretraining
     """A training dialogue about one scene (issue #17). With probability --canon2, today's canonical
     dialogue (sample_turns: the spec's `questions` phrasing, 1..--max-turns2 questions + a two-turn
     follow-up); otherwise a grammar dialogue (phrasings.sample_dialogue) of 1..N turns — N
@@ -351,7 +351,8 @@ def dialogue_turns(spec, sc, rng, args, tuned=False):
     focus = tuple(t for t in getattr(args, "focus2", "").split(",") if t)
     canon = getattr(args, "canon2", 1.0)
     if canon >= 1.0 or rng.random() < canon:  # (no draw at 1: runs before #17 keep their random stream)
-        return sample_turns(spec, sc, rng, args.max_turns2, args.min_turns2, focus, args.focus2_p)
+        fu_p = 0.45 if tuned is None or tuned else getattr(args, "canon_follow2_frozen", 0.45)
+        return sample_turns(spec, sc, rng, args.max_turns2, args.min_turns2, focus, args.focus2_p, fu_p)
     n = args.max_turns2_tuned if tuned else args.max_turns2_grammar
     turns = P.sample_dialogue(spec, sc, rng, rng.randint(1, max(1, n)), follow_up_p=args.follow2_p,
                               ood_p=args.ood2_p)
@@ -591,7 +592,7 @@ def stage_lm(model, text, spec, pool, args):
         convs = []
         for _ in range(args.bs_lm):
             sc = scs[rng.randrange(len(scs))]
-            ids, _m = text.conversation(dialogue_turns(spec, sc, rng, args), with_image=False)
+            ids, _m = text.conversation(dialogue_turns(spec, sc, rng, args, tuned=None), with_image=False)
             convs.append((ids, [True] * len(ids)))
         ids, am, labels = text.batch(convs, text.tok.pad_id)
         labels[am == 0] = -100
@@ -968,6 +969,10 @@ def add_dialogue_args(ap):
                          "the canonical text)")
     ap.add_argument("--max-turns2-grammar", type=int, default=6, help="grammar dialogues: 1..N turns (LM, frozen phase)")
     ap.add_argument("--max-turns2-tuned", type=int, default=4, help="grammar dialogues in the tuned phase: 1..N turns")
+    ap.add_argument("--canon-follow2-frozen", type=float, default=0.45,
+                    help="frozen phase: chance that a canonical dialogue carries a two-turn follow-up (0.45 as "
+                         "elsewhere; 0.9 was tried for 'Is there a diamond? / What colour is it?' in #17's run L "
+                         "and did not help: models/README.md)")
     ap.add_argument("--follow2-p", type=float, default=0.5, help="grammar dialogues: chance of a follow-up when one fits")
     ap.add_argument("--ood2-p", type=float, default=0.08, help="grammar dialogues: chance of an out-of-domain turn")
     ap.add_argument("--bucket2", type=int, default=4,
