@@ -354,8 +354,11 @@ def dialogue_turns(spec, sc, rng, args, tuned=False):  # tuned: None = LM pretra
         fu_p = 0.45 if tuned is None or tuned else getattr(args, "canon_follow2_frozen", 0.45)
         return sample_turns(spec, sc, rng, args.max_turns2, args.min_turns2, focus, args.focus2_p, fu_p)
     n = args.max_turns2_tuned if tuned else args.max_turns2_grammar
+    ood_p = args.ood2_p
+    if tuned is False and getattr(args, "ood2_p_frozen", None) is not None:
+        ood_p = args.ood2_p_frozen
     turns = P.sample_dialogue(spec, sc, rng, rng.randint(1, max(1, n)), follow_up_p=args.follow2_p,
-                              ood_p=args.ood2_p)
+                              ood_p=ood_p)
     return [(t["q"], t["a"]) for t in turns]
 
 
@@ -975,6 +978,8 @@ def add_dialogue_args(ap):
                          "and did not help: models/README.md)")
     ap.add_argument("--follow2-p", type=float, default=0.5, help="grammar dialogues: chance of a follow-up when one fits")
     ap.add_argument("--ood2-p", type=float, default=0.08, help="grammar dialogues: chance of an out-of-domain turn")
+    ap.add_argument("--ood2-p-frozen", type=float, default=None,
+                    help="the frozen phase's --ood2-p (default: --ood2-p); tried in #17's run M")
     ap.add_argument("--bucket2", type=int, default=4,
                     help="stage 2: sort this many batches' dialogues by length together (1 = off, before #17)")
 
