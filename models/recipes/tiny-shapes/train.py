@@ -310,10 +310,14 @@ class Text:
         return ids.to(DEV), am.to(DEV), labels.to(DEV)
 
 
-def sample_turns(spec, sc, rng, max_turns=4, min_turns=1, focus=(), focus_p=0.0, follow_up_p=0.45):
+CANON_FOLLOW_UP_P = 0.45  # a canonical dialogue's chance of a two-turn follow-up (sample_turns)
+
+
+def sample_turns(spec, sc, rng, max_turns=4, min_turns=1, focus=(), focus_p=0.0, follow_up_p=CANON_FOLLOW_UP_P):
     """A training dialogue about one scene: min_turns..max_turns shuffled questions and, with
-    probability follow_up_p, one two-turn follow-up. With probability focus_p the question types in `focus` come first, so they are
-    asked whenever the scene allows them (more weight on a weak type without a new loss).
+    probability follow_up_p, one two-turn follow-up. With probability focus_p the question types in
+    `focus` come first, so they are asked whenever the scene allows them (more weight on a weak type
+    without a new loss).
     (Longer stage-2 dialogues, --min-turns2 3 --max-turns2 6, trained worse in the
     same time: models/README.md, runs D and E.)"""
     qs = S.all_questions(spec, sc, rng)
@@ -341,25 +345,29 @@ def make_tokenizer(spec, vocab=512, grammar=True):
     return Tokenizer(*train_bpe(texts, vocab_size=vocab))
 
 
-def dialogue_turns(spec, sc, rng, args, tuned=False):  # tuned: None = LM pretraining
-    """A training dialogue about one scene (issue #17). With probability --canon2, today's canonical
-    dialogue (sample_turns: the spec's `questions` phrasing, 1..--max-turns2 questions + a two-turn
-    follow-up); otherwise a grammar dialogue (phrasings.sample_dialogue) of 1..N turns — N
+def dialogue_turns(spec, sc, rng, args, phase):
+    """A training dialogue about one scene (issue #17) for `phase`: "lm" (LM pretraining), "tuned"
+    (stage 2 with the vision encoder tuned) or "frozen" (stage 2 on frozen vision features). With
+    probability --canon2, today's canonical dialogue (sample_turns: the spec's `questions` phrasing,
+    1..--max-turns2 questions + a two-turn follow-up); otherwise a grammar dialogue (phrasings.sample_dialogue) of 1..N turns — N
     --max-turns2-tuned in the tuned phase, --max-turns2-grammar elsewhere — mixing every intent in
     trained phrasings, follow-ups that refer back, and out-of-domain turns with the honest reply.
     Answers in the history are the true short answers: the model's own style."""
     focus = tuple(t for t in getattr(args, "focus2", "").split(",") if t)
     canon = getattr(args, "canon2", 1.0)
     if canon >= 1.0 or rng.random() < canon:  # (no draw at 1: runs before #17 keep their random stream)
-        fu_p = 0.45 if tuned is None or tuned else getattr(args, "canon_follow2_frozen", 0.45)
+        fu_p = frozen_or(args.canon_follow2_frozen, CANON_FOLLOW_UP_P, phase)
         return sample_turns(spec, sc, rng, args.max_turns2, args.min_turns2, focus, args.focus2_p, fu_p)
-    n = args.max_turns2_tuned if tuned else args.max_turns2_grammar
-    ood_p = args.ood2_p
-    if tuned is False and getattr(args, "ood2_p_frozen", None) is not None:
-        ood_p = args.ood2_p_frozen
+    n = args.max_turns2_tuned if phase == "tuned" else args.max_turns2_grammar
+    ood_p = frozen_or(args.ood2_p_frozen, args.ood2_p, phase)
     turns = P.sample_dialogue(spec, sc, rng, rng.randint(1, max(1, n)), follow_up_p=args.follow2_p,
                               ood_p=ood_p)
     return [(t["q"], t["a"]) for t in turns]
+
+
+def frozen_or(frozen_value, value, phase):
+    """A --*-frozen option: its value in the frozen phase when given, `value` otherwise."""
+    return frozen_value if phase == "frozen" and frozen_value is not None else value
 
 
 def caption_text(spec, sc, rng):
@@ -595,7 +603,7 @@ def stage_lm(model, text, spec, pool, args):
         convs = []
         for _ in range(args.bs_lm):
             sc = scs[rng.randrange(len(scs))]
-            ids, _m = text.conversation(dialogue_turns(spec, sc, rng, args, tuned=None), with_image=False)
+            ids, _m = text.conversation(dialogue_turns(spec, sc, rng, args, "lm"), with_image=False)
             convs.append((ids, [True] * len(ids)))
         ids, am, labels = text.batch(convs, text.tok.pad_id)
         labels[am == 0] = -100
@@ -706,7 +714,8 @@ def stage_vl(model, text, spec, pool, args, stage, cache=None, zs=None, steps=No
                     if stage == 1:
                         turns = [(spec["questions"]["describe"]["q"], S.describe(spec, scs[i]))]
                     else:
-                        turns = dialogue_turns(spec, scs[i], rng, args, tuned=train_vision)
+                        turns = dialogue_turns(spec, scs[i], rng, args,
+                                               "tuned" if train_vision else "frozen")
                     pairs.append((i, text.conversation(turns)))
             if bucket > 1:
                 pairs.sort(key=lambda p: len(p[1][0]))
@@ -972,10 +981,10 @@ def add_dialogue_args(ap):
                          "the canonical text)")
     ap.add_argument("--max-turns2-grammar", type=int, default=6, help="grammar dialogues: 1..N turns (LM, frozen phase)")
     ap.add_argument("--max-turns2-tuned", type=int, default=4, help="grammar dialogues in the tuned phase: 1..N turns")
-    ap.add_argument("--canon-follow2-frozen", type=float, default=0.45,
-                    help="frozen phase: chance that a canonical dialogue carries a two-turn follow-up (0.45 as "
-                         "elsewhere; 0.9 was tried for 'Is there a diamond? / What colour is it?' in #17's run L "
-                         "and did not help: models/README.md)")
+    ap.add_argument("--canon-follow2-frozen", type=float, default=None,
+                    help="frozen phase: chance that a canonical dialogue carries a two-turn follow-up (default: "
+                         f"{CANON_FOLLOW_UP_P}, as elsewhere; 0.9 was tried for 'Is there a diamond? / What colour "
+                         "is it?' in #17's run L and did not help: models/README.md)")
     ap.add_argument("--follow2-p", type=float, default=0.5, help="grammar dialogues: chance of a follow-up when one fits")
     ap.add_argument("--ood2-p", type=float, default=0.08, help="grammar dialogues: chance of an out-of-domain turn")
     ap.add_argument("--ood2-p-frozen", type=float, default=None,
