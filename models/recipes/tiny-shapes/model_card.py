@@ -6,6 +6,7 @@ training_report.json — by train.py after every export, or on its own:
 `--glimpse-eval a.json [b.json …]` (the output of `npm run eval -- --model DIR --json`, one per
 seed) first stores those runs' rows in training_report.json (`glimpse_eval`), and the card shows them.
 """
+import argparse
 import json
 import os
 import sys
@@ -168,7 +169,11 @@ def write_model_card(out):
 
 
 if __name__ == "__main__":
-    if "--glimpse-eval" in sys.argv:
-        at = sys.argv.index("--glimpse-eval")
-        record_glimpse_eval(sys.argv[1], sys.argv[at + 1:])
-    write_model_card(sys.argv[1])
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("dir", help="an exported tiny-shapes directory (with training_report.json)")
+    ap.add_argument("--glimpse-eval", nargs="+", default=[], metavar="JSON",
+                    help="`npm run eval -- --model DIR --json` outputs, one per seed, to store and show")
+    args = ap.parse_args()
+    if args.glimpse_eval:
+        record_glimpse_eval(args.dir, args.glimpse_eval)
+    write_model_card(args.dir)

@@ -364,6 +364,39 @@ def follow_up_turn(spec, sc, prev, name, rng, split="trained"):
     return _turn(spec, name, values, side, answer, nxt, rng, split)
 
 
+def reference_dialogue(spec, sc, rng, before=0, canonical=False):
+    """Training practice for "What colour is it?" when the answer before it does not name the colour
+    (issue #17: run 17b answered it from the image alone, ~50 % right on scenes of several shapes,
+    however the shape had been named — after "Is there a star?", "Is there a red star?" or "What
+    colour is the star?"). `before` fresh trained-split turns, then a turn naming a kind the scene
+    holds once — exists of that kind (70 %), exists with its colour (15 %), its count "one" (15 %),
+    all answered without its colour — then an itColour follow-up about it. With `canonical`, the
+    exists turn and the follow-up are the spec's `followUps.existsThenColour` wording. None when no
+    kind occurs once. train.py --it2-p draws these (off by default: at 0.15, #17's run N, the model
+    got worse at everything, "it" included — models/README.md)."""
+    kinds = _unique_kinds(sc)
+    if not kinds:
+        return None
+    k = rng.choice(kinds)
+    s = next(s for s in sc["shapes"] if s["kind"] == k)
+    out = sample_dialogue(spec, sc, rng, before) if before else []
+    subject = {"kind": k, "colour": s["colour"], "shape": s}
+    if canonical:
+        t = spec["followUps"]["existsThenColour"]
+        return out + [{"intent": "existsKind", "q": t["q1"].format(kind=k), "a": t["a1"], "heldOut": [], "subject": subject},
+                      {"intent": "itColour", "q": t["q2"], "a": t["a2"].format(colour=s["colour"]), "heldOut": [],
+                       "subject": subject}]
+    r = rng.random()
+    values = {"kind": k, "plural": spec["plural"][k]}
+    if r < 0.7:
+        first = _turn(spec, "existsKind", values, None, "yes", subject, rng, "trained")
+    elif r < 0.85:
+        first = _turn(spec, "exists", {**values, "colour": s["colour"]}, None, "yes", subject, rng, "trained")
+    else:
+        first = _turn(spec, "count", values, None, S.number(spec, 1), subject, rng, "trained")
+    return out + [first, follow_up_turn(spec, sc, first, "itColour", rng)]
+
+
 def sample_dialogue(spec, sc, rng, turns, held_out_p=0.0, follow_up_p=0.5, ood_p=0.08):
     """A dialogue of `turns` turns: fresh questions of every intent, follow-ups referring back to the
     turn before, out-of-domain turns. held_out_p is 0 in training (trained split only)."""

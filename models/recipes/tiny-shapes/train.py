@@ -353,6 +353,11 @@ def dialogue_turns(spec, sc, rng, args, phase):
     --max-turns2-tuned in the tuned phase, --max-turns2-grammar elsewhere — mixing every intent in
     trained phrasings, follow-ups that refer back, and out-of-domain turns with the honest reply.
     Answers in the history are the true short answers: the model's own style."""
+    it_p = getattr(args, "it2_p", 0.0)
+    if phase != "lm" and it_p > 0 and rng.random() < it_p:  # (no draw at 0, the default: the stream is run 17c's)
+        turns = P.reference_dialogue(spec, sc, rng, rng.randint(0, 2), canonical=rng.random() < 0.4)
+        if turns:
+            return [(t["q"], t["a"]) for t in turns]
     focus = tuple(t for t in getattr(args, "focus2", "").split(",") if t)
     canon = getattr(args, "canon2", 1.0)
     if canon >= 1.0 or rng.random() < canon:  # (no draw at 1: runs before #17 keep their random stream)
@@ -989,6 +994,10 @@ def add_dialogue_args(ap):
     ap.add_argument("--ood2-p", type=float, default=0.08, help="grammar dialogues: chance of an out-of-domain turn")
     ap.add_argument("--ood2-p-frozen", type=float, default=None,
                     help="the frozen phase's --ood2-p (default: --ood2-p); tried in #17's run M")
+    ap.add_argument("--it2-p", type=float, default=0.0,
+                    help="stage 2 (tuned and frozen phases): share of dialogues that practise 'What colour is it?' "
+                         "after a turn that named the shape without its colour (phrasings.reference_dialogue; 0 = "
+                         "none and no draw; 0.15 was #17's run N, much worse: models/README.md)")
     ap.add_argument("--bucket2", type=int, default=4,
                     help="stage 2: sort this many batches' dialogues by length together (1 = off, before #17)")
 
@@ -1044,9 +1053,10 @@ def main():
     ap.add_argument("--bs1", type=int, default=32)
     ap.add_argument("--lr1", type=float, default=2e-3)
     ap.add_argument("--steps2", type=int, default=4000, help="stage 2 steps with the vision encoder tuned")
-    ap.add_argument("--steps2-frozen", type=int, default=3600,
+    ap.add_argument("--steps2-frozen", type=int, default=5000,
                     help="then stage 2 steps on cached features, vision frozen (with --tune-vision 1; "
-                         "finetune.py's stage 2 — run F in models/README.md; 7000 before issue #17)")
+                         "finetune.py's stage 2 — run F in models/README.md; 7000 before issue #17, "
+                         "3600 in #17's run 17b)")
     ap.add_argument("--lr2-frozen", type=float, default=4e-4)
     ap.add_argument("--bs2-frozen", type=int, default=24,
                     help="the frozen phase's batch (32 before issue #17: its longer dialogues cost ~60 µs a "
@@ -1062,13 +1072,14 @@ def main():
     ap.add_argument("--bf16-tuned", type=int, default=1,
                     help="bf16 autocast in stage 2's tuned phase too (0: float32 there; runs G and H, models/README.md)")
     ap.add_argument("--zs2", type=float, default=0.0)
-    ap.add_argument("--steps-zs", type=int, default=11000)
+    ap.add_argument("--steps-zs", type=int, default=9000,
+                    help="zero-shot head steps (11000 until #17's run 17c: 2000 fewer pay for 1400 more frozen-phase steps)")
     ap.add_argument("--lr-zs", type=float, default=2e-3)
     ap.add_argument("--vision-lr-scale", type=float, default=1.0)
-    ap.add_argument("--eval-n", type=int, default=60,
+    ap.add_argument("--eval-n", type=int, default=24,
                     help="scenes in train.py's own check (300 before issue #17; the acceptance check is the TS "
                          "`npm run eval`, 200 images): float32 decoding here costs ~0.7 s a scene")
-    ap.add_argument("--eval-conversation", type=int, default=12,
+    ap.add_argument("--eval-conversation", type=int, default=6,
                     help="of those, scenes that also get issue #17's phrasing, out-of-domain and 6-turn cases "
                          "(~4 s a scene)")
     ap.add_argument("--log-every", type=int, default=250)
