@@ -21,16 +21,6 @@ sys.path.insert(0, HERE)
 sys.path.insert(0, os.path.join(HERE, "..", ".."))
 
 import train as T  # noqa: E402
-from tinyllava.bpe import render_chat  # noqa: E402
-
-
-def prompt_ids(text, turns):
-    msgs = []
-    for t, (q, a) in enumerate(turns):
-        msgs.append({"role": "user", "content": ([{"type": "image"}] if t == 0 else []) + [{"type": "text", "text": q}]})
-        if a is not None:
-            msgs.append({"role": "assistant", "content": [{"type": "text", "text": a}]})
-    return text.expand(text.tok.encode(render_chat(msgs, add_generation_prompt=True)))
 
 
 def main():
@@ -53,10 +43,10 @@ def main():
             feats = model.image_features(px)
             items = [(q["type"], [(q["question"], None)], q["answer"]) for q in c["questions"]]
             fu = c["followUp"]
-            first = T.generate(model, text, [prompt_ids(text, [(fu["first"]["question"], None)])], feats)[0]
+            first = T.generate(model, text, [text.prompt([(fu["first"]["question"], None)])], feats)[0]
             items.append(("followup", [(fu["first"]["question"], first.strip()), (fu["second"]["question"], None)],
                           fu["second"]["answer"]))
-            outs = T.generate(model, text, [prompt_ids(text, t) for _, t, _ in items], feats.expand(len(items), -1, -1))
+            outs = T.generate(model, text, [text.prompt(t) for _, t, _ in items], feats.expand(len(items), -1, -1))
             for (typ, _, exp), got in zip(items, outs):
                 res.setdefault(typ, []).append(T.norm_answer(got) == T.norm_answer(exp))
                 if typ == "describe":

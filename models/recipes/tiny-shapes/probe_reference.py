@@ -21,7 +21,6 @@ sys.path.insert(0, HERE)
 sys.path.insert(0, os.path.join(HERE, "..", ".."))
 
 import train as T  # noqa: E402
-from tinyllava.bpe import render_chat  # noqa: E402
 
 PROBE_SEED = 4242
 
@@ -41,15 +40,6 @@ def rows_for(spec, kind, colour):
         "What colour is the K? / What colour is it?": [(f"What colour is the {kind}?", colour),
                                                        ("What colour is it?", None)],
     }
-
-
-def prompt_ids(text, turns):
-    msgs = []
-    for t, (q, a) in enumerate(turns):
-        msgs.append({"role": "user", "content": ([{"type": "image"}] if t == 0 else []) + [{"type": "text", "text": q}]})
-        if a is not None:
-            msgs.append({"role": "assistant", "content": [{"type": "text", "text": a}]})
-    return text.expand(text.tok.encode(render_chat(msgs, add_generation_prompt=True)))
 
 
 @torch.no_grad()
@@ -76,7 +66,7 @@ def main():
     for b in range(0, len(items), 64):
         chunk = items[b:b + 64]
         feats = model.image_features(T.to_pixels(imgs[[c[0] for c in chunk]]))
-        outs = T.generate(model, text, [prompt_ids(text, c[2]) for c in chunk], feats)
+        outs = T.generate(model, text, [text.prompt(c[2]) for c in chunk], feats)
         for (_, name, _, colour, others), got in zip(chunk, outs):
             got = T.norm_answer(got)
             n, right, other = tally.get(name, (0, 0, 0))

@@ -268,6 +268,16 @@ class Text:
             out_mask.extend([m] * k)
         return out_ids, out_mask
 
+    def prompt(self, turns):
+        """The generation prompt's ids (image tokens expanded) for turns [(question, answer or None)]:
+        the image in the first turn, the chat template rendered with the assistant prompt at the end."""
+        msgs = []
+        for t, (q, a) in enumerate(turns):
+            msgs.append({"role": "user", "content": ([{"type": "image"}] if t == 0 else []) + [{"type": "text", "text": q}]})
+            if a is not None:
+                msgs.append({"role": "assistant", "content": [{"type": "text", "text": a}]})
+        return self.expand(self.tok.encode(render_chat(msgs, add_generation_prompt=True)))
+
     def _conversation_checked(self, turns, with_image=True):
         msgs = []
         ids_prev = []
@@ -867,15 +877,7 @@ def evaluate(model, tenc, text, spec, logit_scale, n=300, seed=EVAL_SEED, aug=Fa
     captions_ok = []
     for b in range(0, len(items), bs):
         chunk = items[b:b + bs]
-        prompts = []
-        for i, typ, turns, _ in chunk:
-            msgs = []
-            for t, (q, a) in enumerate(turns):
-                content = ([{"type": "image"}] if t == 0 else []) + [{"type": "text", "text": q}]
-                msgs.append({"role": "user", "content": content})
-                if a is not None:
-                    msgs.append({"role": "assistant", "content": [{"type": "text", "text": a}]})
-            prompts.append(text.expand(text.tok.encode(render_chat(msgs, add_generation_prompt=True))))
+        prompts = [text.prompt(turns) for _, _, turns, _ in chunk]
         px = to_pixels(imgs[[c[0] for c in chunk]])
         feats = model.image_features(px)
         outs = generate(model, text, prompts, feats)
